@@ -1,0 +1,56 @@
+"""The search-backend protocol every backend implements, and the factory that picks one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from indexer.types import Filters, Hit, IndexDoc, SearchRequest
+from models.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    """A store of documents with lexical (BM25) and dense (vector) search.
+
+    Backends receive vectors; they never encode text.  Writes are idempotent by ``IndexDoc.id``.
+    """
+
+    name: str
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def count(self, filters: Filters | None = None) -> int: ...
+
+    def ids(self) -> set[str]: ...
+
+    def search(self, request: SearchRequest) -> list[Hit]: ...
+
+    def begin_rebuild(self) -> RebuildTarget: ...
+
+    def close(self) -> None: ...
+
+
+class RebuildTarget(Protocol):
+    """A fresh index being filled while the old one keeps answering; ``commit`` swaps them."""
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def create_backend(settings: Settings, dim: int) -> SearchBackend:
+    """The backend named by ``settings.search.backend`` (explicit map, lazy imports)."""
+    name = settings.search.backend
+    if name == "embedded":
+        from indexer.backends.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(settings.index_dir, dim=dim, settings=settings.search)
+    raise InvalidInputError(f"unknown search backend {name!r}; choose one of: embedded")

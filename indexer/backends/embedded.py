@@ -1,0 +1,222 @@
+"""The embedded default backend: no server, everything in a folder next to the SQLite file.
+
+Lexical: tantivy (BM25, English stemming, snippets).  Dense: exact numpy, or FAISS HNSW above
+``ann_threshold`` vectors.  Fusion: :mod:`indexer.fusion`.
+
+Layout of ``index_dir``: ``CURRENT`` names the active version folder (``v<timestamp>``), which
+holds ``text/`` (tantivy) and ``vectors.sqlite``.  A rebuild fills a new version folder and
+swaps ``CURRENT`` atomically, so searches keep working throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from indexer.backends.text import TextIndex
+from indexer.backends.vectors import VectorStore
+from indexer.fusion import weighted_rrf
+from indexer.types import Filters, Hit, IndexDoc, SearchRequest
+from kb.settings import SearchSettings
+from models.errors import InvalidInputError
+
+SCHEMA_VERSION = 1
+
+
+class _Version:
+    """One physical index: a tantivy index and a vector store."""
+
+    def __init__(self, path: Path, dim: int, settings: SearchSettings) -> None:
+        self.path = path
+        meta_path = path / "meta.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("dim") != dim:
+                raise InvalidInputError(
+                    f"the index at {path} holds {meta.get('dim')}-dim vectors but the encoder "
+                    f"makes {dim}: run `firstline reindex` after changing the model"
+                )
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            meta_path.write_text(
+                json.dumps({"schema_version": SCHEMA_VERSION, "dim": dim,
+                            "created": datetime.now(UTC).isoformat()})
+            )
+        self.text = TextIndex(path / "text", settings.title_boost, settings.snippet_chars)
+        self.vectors = VectorStore(path / "vectors.sqlite", dim, settings.ann_threshold)
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+        # Vectors first, then text: a crash in between leaves the SQL record marking the
+        # batch as not indexed, and the retry overwrites both idempotently.
+        self.vectors.upsert(docs)
+        self.text.upsert(docs)
+
+    def close(self) -> None:
+        self.vectors.close()
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, index_dir: Path, dim: int, settings: SearchSettings) -> None:
+        self.index_dir = Path(index_dir)
+        self.dim = dim
+        self.settings = settings
+        self._version: _Version | None = None
+        self._current_name: str | None = None
+        self._lock = threading.RLock()
+
+    # -- versions ------------------------------------------------------------------------
+    def _read_current(self) -> str | None:
+        try:
+            return (self.index_dir / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _write_current(self, name: str) -> None:
+        tmp = self.index_dir / f"CURRENT.{os.getpid()}.tmp"
+        tmp.write_text(name)
+        os.replace(tmp, self.index_dir / "CURRENT")
+
+    def _new_version_name(self) -> str:
+        return f"v{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 1_000_000_000:09d}"
+
+    @property
+    def version(self) -> _Version:
+        """The active version, reopened if another process swapped it."""
+        with self._lock:
+            name = self._read_current()
+            if self._version is None or name != self._current_name:
+                if name is None:
+                    self.index_dir.mkdir(parents=True, exist_ok=True)
+                    name = self._new_version_name()
+                    _Version(self.index_dir / name, self.dim, self.settings).close()
+                    self._write_current(name)
+                old = self._version
+                self._version = _Version(self.index_dir / name, self.dim, self.settings)
+                self._current_name = name
+                if old is not None:
+                    old.close()
+            return self._version
+
+    # -- protocol ------------------------------------------------------------------------
+    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+        if docs:
+            with self._lock:
+                self.version.upsert(docs)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            with self._lock:
+                v = self.version
+                v.vectors.delete(ids)
+                v.text.delete(ids)
+
+    def count(self, filters: Filters | None = None) -> int:
+        return int(self.version.vectors.mask(filters).sum())
+
+    def ids(self) -> set[str]:
+        return self.version.vectors.live_ids()
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        s = self.settings
+        v = self.version
+        v.vectors.refresh()
+        v.text.reload()
+        n_cand = max(s.candidates, request.k)
+        query = v.text.build_query(request.text, request.filters)
+        lexical: list[tuple[str, float]] = []
+        dense: list[tuple[str, float]] = []
+        if request.mode in ("hybrid", "lexical") and query is not None:
+            lexical = v.text.search(query, n_cand)
+        if request.mode in ("hybrid", "dense") and request.vector is not None:
+            dense = v.vectors.search(request.vector, n_cand, request.filters)
+        if request.mode == "lexical":
+            fused = weighted_rrf(lexical, [], lexical_weight=1, dense_weight=0, k=s.rrf_k)
+        elif request.mode == "dense":
+            fused = weighted_rrf([], dense, lexical_weight=0, dense_weight=1, k=s.rrf_k)
+        else:
+            fused = weighted_rrf(
+                lexical, dense, lexical_weight=s.lexical_weight, dense_weight=s.dense_weight,
+                k=s.rrf_k,
+            )
+        top = fused[: request.k]
+        docs = v.text.documents([f.id for f in top], query if request.highlight else None)
+        hits = []
+        for f in top:
+            stored = docs.get(f.id)
+            if stored is None:  # deleted between ranking and fetch
+                continue
+            fields, snippet, ranges = stored
+            hits.append(
+                Hit(
+                    id=f.id,
+                    score=f.score,
+                    kind=fields.get("kind") or "",
+                    title=fields.get("title") or "",
+                    category=fields.get("category") or None,
+                    status=fields.get("status") or None,
+                    created_at=fields.get("created"),
+                    lexical_rank=f.lexical_rank,
+                    dense_rank=f.dense_rank,
+                    lexical_score=f.lexical_score,
+                    dense_score=f.dense_score,
+                    snippet=snippet,
+                    highlights=[list(r) for r in ranges],
+                )
+            )
+        return hits
+
+    def begin_rebuild(self) -> _Rebuild:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        return _Rebuild(self, self._new_version_name())
+
+    def _swap_to(self, name: str) -> None:
+        with self._lock:
+            previous = self._read_current()
+            self._write_current(name)
+            self.version  # noqa: B018 - reopen on the new version
+            if previous and previous != name:
+                shutil.rmtree(self.index_dir / previous, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._version is not None:
+                self._version.close()
+                self._version = None
+                self._current_name = None
+
+    def describe(self) -> dict:
+        v = self.version
+        return {
+            "backend": self.name,
+            "path": str(self.index_dir / (self._current_name or "")),
+            "documents": len(v.vectors.pos),
+            "dense_search": "faiss-hnsw"
+            if len(v.vectors.pos) >= self.settings.ann_threshold
+            else "exact",
+        }
+
+
+class _Rebuild:
+    def __init__(self, backend: EmbeddedBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.version = _Version(backend.index_dir / name, backend.dim, backend.settings)
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+        self.version.upsert(docs)
+
+    def commit(self) -> None:
+        self.version.close()
+        self.backend._swap_to(self.name)
+
+    def abort(self) -> None:
+        self.version.close()
+        shutil.rmtree(self.version.path, ignore_errors=True)

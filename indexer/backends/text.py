@@ -1,0 +1,183 @@
+"""Lexical side of the embedded backend: a tantivy index (BM25, English stemming, snippets)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import tantivy
+
+from indexer.types import Filters, IndexDoc
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+MAX_QUERY_TERMS = 256
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_text_field("kind", stored=True, tokenizer_name="raw")
+    sb.add_text_field("category", stored=True, tokenizer_name="raw")
+    sb.add_text_field("status", stored=True, tokenizer_name="raw")
+    sb.add_text_field("title", stored=True, tokenizer_name="en_stem")
+    sb.add_text_field("body", stored=True, tokenizer_name="en_stem")
+    sb.add_date_field("created", stored=True, indexed=True, fast=True)
+    return sb.build()
+
+
+def query_terms(text: str) -> str:
+    """The user's words, with everything tantivy's query language would interpret removed."""
+    words = _NON_WORD.sub(" ", text.lower()).replace("_", " ").split()
+    return " ".join(words[:MAX_QUERY_TERMS])
+
+
+class TextIndex:
+    def __init__(self, path: Path, title_boost: float, snippet_chars: int) -> None:
+        self.path = path
+        self.title_boost = title_boost
+        self.snippet_chars = snippet_chars
+        self.schema = _schema()
+        path.mkdir(parents=True, exist_ok=True)
+        self.index = tantivy.Index(self.schema, path=str(path))
+        self._write_lock = threading.Lock()
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+        with self._write_lock:
+            writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+            try:
+                for d in docs:
+                    writer.delete_documents_by_term("id", d.id)
+                    fields: dict = {
+                        "id": d.id,
+                        "kind": d.kind,
+                        "title": d.title,
+                        "body": d.body,
+                        "category": d.category or "",
+                        "status": d.status or "",
+                    }
+                    if d.created_at is not None:
+                        created = d.created_at
+                        if created.tzinfo is None:
+                            created = created.replace(tzinfo=UTC)
+                        fields["created"] = created
+                    writer.add_document(tantivy.Document(**fields))
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()
+        self.index.reload()
+
+    def delete(self, ids: Sequence[str]) -> None:
+        with self._write_lock:
+            writer = self.index.writer(heap_size=15_000_000, num_threads=1)
+            for doc_id in ids:
+                writer.delete_documents_by_term("id", doc_id)
+            writer.commit()
+            writer.wait_merging_threads()
+        self.index.reload()
+
+    def count(self) -> int:
+        self.index.reload()
+        return self.index.searcher().num_docs
+
+    def _filter_clauses(self, filters: Filters | None) -> list:
+        if filters is None:
+            return []
+        s = self.schema
+        must = []
+        for field, values in (
+            ("kind", filters.kinds),
+            ("category", filters.categories),
+            ("status", filters.statuses),
+        ):
+            if values:
+                must.append(tantivy.Query.term_set_query(s, field, list(values)))
+        if filters.date_from or filters.date_to:
+            must.append(
+                tantivy.Query.range_query(
+                    s, "created", tantivy.FieldType.Date, _aware(filters.date_from),
+                    _aware(filters.date_to),
+                )
+            )
+        return must
+
+    def build_query(self, text: str, filters: Filters | None) -> tantivy.Query | None:
+        terms = query_terms(text)
+        if not terms:
+            return None
+        query, _errors = self.index.parse_query_lenient(
+            terms, ["title", "body"], field_boosts={"title": self.title_boost}
+        )
+        clauses = [(tantivy.Occur.Must, query)]
+        clauses += [(tantivy.Occur.Must, q) for q in self._filter_clauses(filters)]
+        if filters and filters.exclude_ids:
+            clauses.append(
+                (
+                    tantivy.Occur.MustNot,
+                    tantivy.Query.term_set_query(self.schema, "id", list(filters.exclude_ids)),
+                )
+            )
+        return tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else query
+
+    def search(self, query: tantivy.Query, k: int) -> list[tuple[str, float]]:
+        searcher = self.index.searcher()
+        result = searcher.search(query, k, count=False)
+        return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in result.hits]
+
+    def documents(
+        self, ids: Sequence[str], query: tantivy.Query | None
+    ) -> dict[str, tuple[dict, str, list[tuple[int, int]]]]:
+        """Stored fields, a snippet and its highlighted ranges for each id."""
+        searcher = self.index.searcher()
+        gen = None
+        if query is not None:
+            gen = tantivy.SnippetGenerator.create(searcher, query, self.schema, "body")
+            gen.set_max_num_chars(self.snippet_chars)
+        out = {}
+        for doc_id in ids:
+            res = searcher.search(tantivy.Query.term_query(self.schema, "id", doc_id), 1)
+            if not res.hits:
+                continue
+            doc = searcher.doc(res.hits[0][1])
+            fields = {k: v[0] if v else None for k, v in doc.to_dict().items()}
+            snippet, ranges = "", []
+            if gen is not None:
+                snip = gen.snippet_from_doc(doc)
+                snippet = snip.fragment()
+                ranges = [(r.start, r.end) for r in snip.highlighted()]
+            if not snippet:
+                body = fields.get("body") or ""
+                snippet = _lead(body, self.snippet_chars)
+                ranges = []
+            out[doc_id] = (fields, snippet, ranges)
+        return out
+
+    def all_ids(self) -> set[str]:
+        self.index.reload()
+        searcher = self.index.searcher()
+        n = searcher.num_docs
+        if n == 0:
+            return set()
+        res = searcher.search(tantivy.Query.all_query(), n, count=False)
+        return {searcher.doc(addr)["id"][0] for _, addr in res.hits}
+
+    def reload(self) -> None:
+        self.index.reload()
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=UTC)
+
+
+def _lead(text: str, n: int) -> str:
+    if len(text) <= n:
+        return text
+    cut = text[:n].rsplit(" ", 1)[0]
+    return cut + " …"

@@ -1,0 +1,310 @@
+"""Ingestion: read, validate, normalise, store in the SQL record, embed, index.
+
+Idempotent: a row is identified by (source, external id) — the export's own id, or a content
+hash when the export has none — and only new or changed rows are written.  Each batch is
+committed to SQL before it is indexed, and marked indexed after; a killed run restarted on the
+same file finishes with exactly the right set of documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import undefer
+
+from indexer.backends.base import SearchBackend
+from indexer.documents import embedding_text, to_index_doc
+from indexer.mapping import (
+    Record,
+    build_record,
+    parse_mapping_options,
+    resolve_mapping,
+)
+from indexer.readers import RowError, read_rows
+from kb.db import Database
+from kb.models import RECORD_TYPES, Article, Ticket
+from models.encoder import Encoder
+from models.errors import InvalidInputError
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    kind: str
+    source: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    indexed: int = 0
+    skipped: list[RowError] = field(default_factory=list)
+    mapping: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "rows": self.rows,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "indexed": self.indexed,
+            "skipped": [{"row": e.row, "reason": e.reason} for e in self.skipped],
+            "mapping": self.mapping,
+        }
+
+
+def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    it = iter(it)
+    while batch := list(islice(it, n)):
+        yield batch
+
+
+class Ingestor:
+    def __init__(
+        self, db: Database, backend: SearchBackend, encoder: Encoder, batch_size: int = 256
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self.encoder = encoder
+        self.batch_size = batch_size
+
+    # -- files ---------------------------------------------------------------------------
+    def count_rows(self, path: Path, encoding: str = "utf-8") -> int:
+        return sum(1 for _ in read_rows(path, encoding))
+
+    def ingest_file(
+        self,
+        path: Path,
+        kind: str = "ticket",
+        mapping: list[str] | dict[str, str] | None = None,
+        source: str = "default",
+        encoding: str = "utf-8",
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        path = Path(path)
+        explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
+        rows = read_rows(path, encoding)
+        report = IngestReport(kind=kind, source=source)
+        resolved = None
+
+        def records() -> Iterator[tuple[int, Record | RowError]]:
+            nonlocal resolved
+            seen: dict[str, int] = {}
+            for row_no, row in rows:
+                report.rows += 1
+                if isinstance(row, RowError):
+                    yield row_no, row
+                    continue
+                if resolved is None:
+                    resolved = resolve_mapping(kind, list(row.keys()), explicit)
+                    report.mapping = resolved.describe()
+                try:
+                    rec = build_record(resolved, row)
+                except ValueError as e:
+                    yield row_no, RowError(row_no, str(e))
+                    continue
+                if not rec.external_id:
+                    # No id in the export: the content is the identity; identical rows are
+                    # told apart by their order of appearance.
+                    base = "h:" + rec.content_hash[:20]
+                    n = seen.get(base, 0) + 1
+                    seen[base] = n
+                    rec.external_id = base if n == 1 else f"{base}#{n}"
+                yield row_no, rec
+
+        self._ingest(records(), kind, source, report, progress)
+        if report.rows == 0:
+            raise InvalidInputError(f"{path.name}: no rows")
+        return report
+
+    # -- records (API batches and files) ---------------------------------------------------
+    def ingest_values(
+        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+    ) -> IngestReport:
+        """Ingest already-structured documents (API JSON, our field names)."""
+        from indexer.mapping import FIELDS
+
+        report = IngestReport(kind=kind, source=source, mapping="field names")
+        columns = {f: f for f in FIELDS[kind]}
+
+        def records() -> Iterator[tuple[int, Record | RowError]]:
+            from indexer.mapping import Mapping_
+
+            m = Mapping_(kind, columns)
+            for i, item in enumerate(items, start=1):
+                report.rows += 1
+                try:
+                    rec = build_record(m, item)
+                except ValueError as e:
+                    yield i, RowError(i, str(e))
+                    continue
+                if not rec.external_id:
+                    rec.external_id = "h:" + rec.content_hash[:20]
+                yield i, rec
+
+        self._ingest(records(), kind, source, report, None)
+        return report
+
+    def _ingest(
+        self,
+        records: Iterable[tuple[int, Record | RowError]],
+        kind: str,
+        source: str,
+        report: IngestReport,
+        progress: Progress | None,
+    ) -> None:
+        model = RECORD_TYPES[kind]
+        for batch in _batched(records, self.batch_size):
+            good: dict[str, Record] = {}
+            for _row_no, rec in batch:
+                if isinstance(rec, RowError):
+                    report.skipped.append(rec)
+                else:
+                    good[rec.external_id] = rec  # a later duplicate id in one batch wins
+            if good:
+                pending = self._store(model, source, list(good.values()), report)
+                report.indexed += self._index(model, pending)
+            if progress:
+                progress(len(batch))
+
+    def _store(
+        self,
+        model: type[Ticket] | type[Article],
+        source: str,
+        records: list[Record],
+        report: IngestReport,
+    ) -> list[int]:
+        """Write new and changed rows; return the ids of rows that need (re)indexing."""
+        with self.db.session() as s:
+            existing = {
+                r.external_id: r
+                for r in s.scalars(
+                    select(model).where(
+                        model.source == source,
+                        model.external_id.in_([r.external_id for r in records]),
+                    )
+                )
+            }
+            pending: list[Any] = []
+            for rec in records:
+                row = existing.get(rec.external_id)
+                if row is None:
+                    row = model(source=source, external_id=rec.external_id)
+                    _assign(row, rec)
+                    s.add(row)
+                    report.added += 1
+                    pending.append(row)
+                elif row.content_hash != rec.content_hash:
+                    _assign(row, rec)
+                    row.embedding = None
+                    row.indexed_hash = None
+                    report.updated += 1
+                    pending.append(row)
+                else:
+                    report.unchanged += 1
+                    if row.indexed_hash != row.content_hash:
+                        pending.append(row)
+            s.flush()
+            return [r.id for r in pending]
+
+    def _index(self, model: type[Ticket] | type[Article], ids: list[int]) -> int:
+        """Embed (where needed) and index the given rows, then mark them indexed."""
+        if not ids:
+            return 0
+        with self.db.session() as s:
+            rows = _load(s, model, ids)
+            self._ensure_embeddings(rows)
+            docs = [to_index_doc(r, np.frombuffer(r.embedding, np.float32)) for r in rows]
+            s.flush()
+            s.commit()  # embeddings are kept even if the index write fails
+            self.backend.upsert(docs)
+            for r in rows:
+                r.indexed_hash = r.content_hash
+        return len(rows)
+
+    def _ensure_embeddings(self, rows: Sequence[Ticket | Article]) -> None:
+        need = [r for r in rows if r.embedding is None or r.embedding_model != self.encoder.name]
+        if need:
+            vecs = self.encoder.encode([embedding_text(r) for r in need])
+            for r, v in zip(need, vecs, strict=True):
+                r.embedding = v.astype(np.float32).tobytes()
+                r.embedding_model = self.encoder.name
+
+    # -- catching up and rebuilding ------------------------------------------------------
+    def pending_count(self) -> int:
+        with self.db.session() as s:
+            return sum(
+                len(s.scalars(select(m.id).where(_not_indexed(m))).all())
+                for m in RECORD_TYPES.values()
+            )
+
+    def sync_pending(self, progress: Progress | None = None) -> int:
+        """Index every stored row the index has not caught up with."""
+        done = 0
+        for model in RECORD_TYPES.values():
+            with self.db.session() as s:
+                ids = list(s.scalars(select(model.id).where(_not_indexed(model))))
+            for batch in _batched(ids, self.batch_size):
+                done += self._index(model, batch)
+                if progress:
+                    progress(len(batch))
+        return done
+
+    def total_count(self) -> int:
+        with self.db.session() as s:
+            return sum(len(s.scalars(select(m.id)).all()) for m in RECORD_TYPES.values())
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Rebuild the search index from the SQL record and swap it in atomically."""
+        target = self.backend.begin_rebuild()
+        done = 0
+        try:
+            for model in RECORD_TYPES.values():
+                with self.db.session() as s:
+                    ids = list(s.scalars(select(model.id).order_by(model.id)))
+                for batch in _batched(ids, self.batch_size):
+                    with self.db.session() as s:
+                        rows = _load(s, model, batch)
+                        self._ensure_embeddings(rows)
+                        target.upsert(
+                            [to_index_doc(r, np.frombuffer(r.embedding, np.float32)) for r in rows]
+                        )
+                        for r in rows:
+                            r.indexed_hash = r.content_hash
+                    done += len(rows)
+                    if progress:
+                        progress(len(rows))
+            target.commit()
+        except BaseException:
+            target.abort()
+            raise
+        return done
+
+
+def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> list[Any]:
+    return list(s.scalars(select(model).options(undefer(model.embedding)).where(model.id.in_(ids))))
+
+
+def _not_indexed(model: type[Ticket] | type[Article]):  # noqa: ANN202
+    return or_(model.indexed_hash.is_(None), model.indexed_hash != model.content_hash)
+
+
+def _assign(row: Ticket | Article, rec: Record) -> None:
+    v = rec.values
+    row.content_hash = rec.content_hash
+    for key, value in v.items():
+        if key in ("opened_at", "resolved_at", "created_at", "updated_at"):
+            value = datetime.fromisoformat(value) if value else None
+            if key in ("created_at", "updated_at") and value is None:
+                continue
+        if hasattr(type(row), key):
+            setattr(row, key, value)

@@ -1,0 +1,246 @@
+"""The library facade the API and the CLI both call: ingest, search, similar, get, health."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from indexer.backends.base import SearchBackend, create_backend
+from indexer.documents import doc_id, embedding_text, parse_doc_id
+from indexer.ingest import IngestReport, Ingestor, Progress
+from indexer.types import Filters, Hit, Mode, SearchRequest
+from kb.db import Database
+from kb.models import RECORD_TYPES, Article, Ticket
+from kb.settings import Settings
+from models.encoder import Encoder, get_encoder
+from models.errors import InvalidInputError, NotFoundError
+
+
+class Firstline:
+    """One per process (the API keeps one; each CLI command makes one).  No I/O until used."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, settings.database.echo)
+        self._encoder: Encoder | None = None
+        self._backend: SearchBackend | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            m = self.settings.model
+            self._encoder = get_encoder(m.kind, m.path, m.batch_size, m.device, m.max_seq_length)
+        return self._encoder
+
+    @property
+    def backend(self) -> SearchBackend:
+        if self._backend is None:
+            self._backend = create_backend(self.settings, self.encoder.dim)
+        return self._backend
+
+    @property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.db, self.backend, self.encoder, self.settings.ingest.batch_size)
+
+    # -- writing -------------------------------------------------------------------------
+    def ingest_file(
+        self,
+        path: Path,
+        kind: str = "ticket",
+        mapping: list[str] | dict[str, str] | None = None,
+        source: str = "default",
+        encoding: str = "utf-8",
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress)
+
+    def ingest_items(
+        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+    ) -> IngestReport:
+        return self.ingestor.ingest_values(kind, items, source)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        return self.ingestor.reindex(progress)
+
+    # -- reading -------------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[dict[str, Any]]:
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInputError("the query is empty")
+        if k < 1:
+            raise InvalidInputError("k must be at least 1")
+        vector = None
+        if mode != "lexical":
+            vector = self.encoder.encode([text])[0]
+        hits = self.backend.search(
+            SearchRequest(text=text, vector=vector, k=k, filters=filters or Filters(), mode=mode)
+        )
+        return self._present(hits)
+
+    def similar(
+        self,
+        ticket: str | None = None,
+        text: str | None = None,
+        k: int = 5,
+        source: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Resolved tickets most like a stored ticket (by external id or ``ticket:<pk>``) or text."""
+        if bool(ticket) == bool(text):
+            raise InvalidInputError("give either a ticket id or a text, not both")
+        exclude: list[str] = []
+        if ticket:
+            row = self.get_record("ticket", ticket, source)
+            text = embedding_text(row)
+            exclude = [doc_id("ticket", row.id)]
+        assert text is not None
+        return self.search(text, k, Filters(kinds=["ticket"], exclude_ids=exclude))
+
+    def get_record(self, kind: str, ref: str, source: str | None = None) -> Ticket | Article:
+        model = RECORD_TYPES.get(kind)
+        if model is None:
+            raise InvalidInputError(f"unknown kind {kind!r}")
+        with self.db.session() as s:
+            if ref.startswith(f"{kind}:") and ref[len(kind) + 1 :].isdigit():
+                row = s.get(model, parse_doc_id(ref)[1])
+                rows = [row] if row is not None else []
+            else:
+                q = select(model).where(model.external_id == ref)
+                if source:
+                    q = q.where(model.source == source)
+                rows = list(s.scalars(q))
+        if not rows:
+            raise NotFoundError(f"no {kind} {ref!r}")
+        if len(rows) > 1:
+            raise InvalidInputError(
+                f"{kind} id {ref!r} exists in several sources "
+                f"({', '.join(r.source for r in rows)}): say which with source="
+            )
+        return rows[0]
+
+    def get(self, kind: str, ref: str, source: str | None = None) -> dict[str, Any]:
+        return record_dict(self.get_record(kind, ref, source))
+
+    def _present(self, hits: list[Hit]) -> list[dict[str, Any]]:
+        by_kind: dict[str, list[int]] = {}
+        for h in hits:
+            kind, pk = parse_doc_id(h.id)
+            by_kind.setdefault(kind, []).append(pk)
+        rows: dict[str, Ticket | Article] = {}
+        with self.db.session() as s:
+            for kind, pks in by_kind.items():
+                model = RECORD_TYPES[kind]
+                for r in s.scalars(select(model).where(model.id.in_(pks))):
+                    rows[doc_id(kind, r.id)] = r
+        out = []
+        for h in hits:
+            r = rows.get(h.id)
+            if r is None:  # in the index but no longer in the record: never show it
+                continue
+            item: dict[str, Any] = {
+                "id": h.id,
+                "kind": h.kind,
+                "external_id": r.external_id,
+                "source": r.source,
+                "title": r.title,
+                "category": r.category,
+                "status": r.status,
+                "score": round(h.score, 6),
+                "snippet": h.snippet,
+                "highlights": h.highlights,
+                "why": {
+                    "lexical_rank": h.lexical_rank,
+                    "dense_rank": h.dense_rank,
+                    "lexical_score": None if h.lexical_score is None else round(h.lexical_score, 4),
+                    "dense_score": None if h.dense_score is None else round(h.dense_score, 4),
+                },
+            }
+            if isinstance(r, Ticket):
+                item["resolution"] = r.resolution
+                item["assignment_group"] = r.assignment_group
+                item["opened_at"] = _iso(r.opened_at)
+            out.append(item)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        with self.db.session() as s:
+            return {
+                f"{kind}s": int(s.scalar(select(func.count()).select_from(model)) or 0)
+                for kind, model in RECORD_TYPES.items()
+            }
+
+    def health(self) -> dict[str, Any]:
+        """What runs and what is stored; raises only for what is down."""
+        counts = self.counts()
+        backend = self.backend
+        describe = getattr(backend, "describe", None)
+        index = describe() if describe else {"backend": backend.name}
+        return {
+            "status": "ok",
+            "database": {"url": _redact(self.settings.database_url), **counts},
+            "index": {**index, "pending": self.ingestor.pending_count()},
+            "model": {"kind": self.settings.model.kind, "name": self.encoder.name,
+                      "dim": self.encoder.dim},
+        }
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        self.db.close()
+
+
+def record_dict(r: Ticket | Article) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": doc_id(r.kind, r.id),
+        "kind": r.kind,
+        "external_id": r.external_id,
+        "source": r.source,
+        "title": r.title,
+        "category": r.category,
+        "tags": r.tags or [],
+        "status": r.status,
+        "extra": r.extra or {},
+        "content_hash": r.content_hash,
+        "created_at": _iso(r.created_at),
+        "updated_at": _iso(r.updated_at),
+        "indexed": r.indexed_hash == r.content_hash,
+    }
+    if isinstance(r, Ticket):
+        out.update(
+            description=r.description,
+            resolution=r.resolution,
+            type=r.type,
+            assignment_group=r.assignment_group,
+            impact=r.impact,
+            urgency=r.urgency,
+            priority=r.priority,
+            caller=r.caller,
+            opened_at=_iso(r.opened_at),
+            resolved_at=_iso(r.resolved_at),
+        )
+    else:
+        out["body"] = r.body
+    return out
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "<unparseable url>"

