@@ -42,6 +42,12 @@ class Firstline:
             self._backend = create_backend(self.settings, self.encoder.dim)
         return self._backend
 
+    def warmup(self) -> None:
+        """Connect, load the encoder and open the index (the API calls this at start-up)."""
+        self.db.engine  # noqa: B018
+        self.encoder.encode(["warm up"])
+        self.backend.count()
+
     @property
     def ingestor(self) -> Ingestor:
         return Ingestor(self.db, self.backend, self.encoder, self.settings.ingest.batch_size)

@@ -65,7 +65,9 @@ class SentenceTransformerEncoder:
 
     @property
     def name(self) -> str:
-        return os.path.basename(os.path.normpath(self.path or default_model_path()))
+        if self.path is None:
+            return "all-MiniLM-L6-v2"
+        return os.path.basename(os.path.normpath(self.path))
 
     def _load(self):  # noqa: ANN202 - SentenceTransformer is imported lazily
         if self._model is None:
@@ -77,7 +79,11 @@ class SentenceTransformerEncoder:
                     if not os.path.isdir(path):
                         raise BackendUnavailableError(f"embedding model not found at {path}")
                     try:
+                        import transformers
                         from sentence_transformers import SentenceTransformer
+
+                        transformers.utils.logging.disable_progress_bar()
+                        transformers.utils.logging.set_verbosity_error()
 
                         model = SentenceTransformer(path, device=self.device)
                     except Exception as e:  # noqa: BLE001 - any load failure is the same to a user

@@ -8,6 +8,7 @@ is built once and reused, and rows added after the build are searched exactly be
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,15 @@ class _Vocab:
         return [self.codes[v] for v in values if v in self.codes]
 
 
+def _locked(fn):  # noqa: ANN001, ANN202
+    def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        with self._lock:
+            return fn(self, *args, **kwargs)
+
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
 class VectorStore:
     def __init__(self, path: Path, dim: int, ann_threshold: int) -> None:
         self.path = path
@@ -42,6 +52,7 @@ class VectorStore:
         self.ann_threshold = ann_threshold
         self._conn: sqlite3.Connection | None = None
         self.generation = -1
+        self._lock = threading.RLock()
         self._reset_memory()
 
     # -- persistence ---------------------------------------------------------------------
@@ -79,6 +90,7 @@ class VectorStore:
         row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0])
 
+    @_locked
     def refresh(self) -> None:
         """Load from disk if another process (or a fresh open) changed the store."""
         gen = self.stored_generation()
@@ -137,6 +149,7 @@ class VectorStore:
         self.pos[doc_id] = i
         self.n += 1
 
+    @_locked
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         self.refresh()
         rows = []
@@ -154,6 +167,7 @@ class VectorStore:
             self._append(doc_id, kind, category, status, created, np.frombuffer(blob, np.float32))
         self.generation += 1
 
+    @_locked
     def delete(self, ids: Sequence[str]) -> None:
         self.refresh()
         with self.conn:
@@ -167,16 +181,19 @@ class VectorStore:
                     self._ann_dead += 1
         self.generation += 1
 
+    @_locked
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     # -- queries -------------------------------------------------------------------------
+    @_locked
     def live_ids(self) -> set[str]:
         self.refresh()
         return set(self.pos)
 
+    @_locked
     def mask(self, filters: Filters | None) -> np.ndarray:
         """Boolean mask over rows: alive and matching the filters."""
         self.refresh()
@@ -200,6 +217,7 @@ class VectorStore:
                 m[p] = False
         return m
 
+    @_locked
     def search(
         self, vector: np.ndarray, k: int, filters: Filters | None
     ) -> list[tuple[str, float]]:

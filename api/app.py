@@ -1,0 +1,152 @@
+"""The FastAPI application: search, similar tickets, ingest, documents, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.schemas import (
+    ArticleBatch,
+    ErrorOut,
+    IngestResult,
+    SearchIn,
+    SearchOut,
+    SimilarIn,
+    TicketBatch,
+)
+from indexer.service import Firstline
+from indexer.types import Filters
+from kb.settings import Settings, get_settings
+from models.errors import FirstlineError, InvalidInputError
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorOut} for s in (404, 413, 422, 503)
+}
+
+
+def _service(request: Request) -> Firstline:
+    return request.app.state.service
+
+
+Service = Annotated[Firstline, Depends(_service)]
+
+
+def create_app(settings: Settings | None = None, service: Firstline | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = service or Firstline(settings)
+        # Load the model and open the index now, so the first search is not the slow one.
+        await run_in_threadpool(app.state.service.warmup)
+        try:
+            yield
+        finally:
+            app.state.service.close()
+
+    app = FastAPI(
+        title="firstline",
+        version="0.1.0",
+        summary="Knowledge-centric service-desk search: KB articles and resolved tickets.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.add_middleware(errors.BodySizeLimit, max_bytes=settings.api.max_request_bytes)
+    errors.install(app)
+    app.state.settings = settings
+
+    @app.get("/health", tags=["system"])
+    async def health(service: Service) -> JSONResponse:
+        """Backend, counts and model; 503 with the failing part when something is down."""
+        try:
+            body = await run_in_threadpool(service.health)
+        except FirstlineError as e:
+            return JSONResponse({"status": "unavailable", "error": str(e)}, status_code=503)
+        return JSONResponse(body)
+
+    def _search(service: Firstline, body: SearchIn) -> SearchOut:
+        start = time.perf_counter()
+        filters = Filters(
+            kinds=list(body.kinds) if body.kinds else None,
+            categories=body.categories,
+            statuses=body.statuses,
+            date_from=body.date_from,
+            date_to=body.date_to,
+        )
+        if body.date_from and body.date_to and body.date_from > body.date_to:
+            raise InvalidInputError("date_from is after date_to")
+        hits = service.search(body.query, body.k, filters, body.mode)
+        took = (time.perf_counter() - start) * 1000
+        return SearchOut(query=body.query, took_ms=round(took, 2), hits=hits)
+
+    @app.post("/search", tags=["search"])
+    def search(body: SearchIn, service: Service) -> SearchOut:
+        """Natural-language search over KB articles and resolved tickets (hybrid by default)."""
+        return _search(service, body)
+
+    @app.get("/search", tags=["search"])
+    def search_get(
+        service: Service,
+        q: Annotated[str, Query(min_length=1, max_length=10_000)],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        kind: Annotated[list[str] | None, Query()] = None,
+        category: Annotated[list[str] | None, Query()] = None,
+    ) -> SearchOut:
+        """The same search as POST /search, for links and quick checks."""
+        return _search(service, SearchIn(query=q, k=k, kinds=kind, categories=category))
+
+    @app.post("/similar", tags=["search"])
+    def similar(body: SimilarIn, service: Service) -> SearchOut:
+        """Resolved tickets most similar to a stored ticket or to a free text."""
+        start = time.perf_counter()
+        hits = service.similar(body.ticket_id, body.text, body.k, body.source)
+        took = (time.perf_counter() - start) * 1000
+        return SearchOut(query=body.ticket_id or body.text or "", took_ms=round(took, 2), hits=hits)
+
+    def _check_batch(n: int) -> None:
+        if n > settings.api.max_batch:
+            raise InvalidInputError(
+                f"{n} documents in one request; the limit is {settings.api.max_batch}"
+            )
+
+    @app.post("/tickets", tags=["documents"])
+    def ingest_tickets(body: TicketBatch, service: Service) -> IngestResult:
+        """Add or update resolved tickets (idempotent by source + id, or by content)."""
+        _check_batch(len(body.items))
+        items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
+        return IngestResult(**service.ingest_items("ticket", items, body.source).as_dict())
+
+    @app.post("/articles", tags=["documents"])
+    def ingest_articles(body: ArticleBatch, service: Service) -> IngestResult:
+        """Add or update knowledge-base articles."""
+        _check_batch(len(body.items))
+        items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
+        return IngestResult(**service.ingest_items("article", items, body.source).as_dict())
+
+    @app.get("/tickets/{ref}", tags=["documents"])
+    def get_ticket(ref: str, service: Service, source: str | None = None) -> dict[str, Any]:
+        """A ticket by its external id (or ``ticket:<n>``)."""
+        return service.get("ticket", ref, source)
+
+    @app.get("/articles/{ref}", tags=["documents"])
+    def get_article(ref: str, service: Service, source: str | None = None) -> dict[str, Any]:
+        """An article by its external id (or ``article:<n>``)."""
+        return service.get("article", ref, source)
+
+    return app
+
+
+def _external(item: dict[str, Any]) -> dict[str, Any]:
+    if "id" in item:
+        item["external_id"] = item.pop("id")
+    for k in ("opened_at", "resolved_at", "created_at", "updated_at"):
+        if k in item:
+            item[k] = item[k].isoformat()
+    return item

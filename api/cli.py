@@ -1,0 +1,293 @@
+"""The ``firstline`` command: a thin layer that parses, calls the library and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from kb.settings import Settings, get_settings
+from models.errors import FirstlineError
+
+app = typer.Typer(
+    help="firstline: search the knowledge base and past resolved tickets, triage requests.\n\n"
+    "Settings come from FIRSTLINE_* environment variables (see `firstline settings`).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Evaluate retrieval quality (stable JSON output).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _service(settings: Settings | None = None):  # noqa: ANN202
+    from indexer.service import Firstline
+
+    return Firstline(settings or get_settings())
+
+
+@contextmanager
+def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal and total is not None and total < 1000,
+    ) as p:
+        task = p.add_task(label, total=total)
+        yield lambda n: p.advance(task, n)
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="CSV or JSONL exports (.gz accepted).")],
+    kind: Annotated[str, typer.Option(help="What the rows are: ticket or article.")] = "ticket",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="FIELD=COLUMN, e.g. --map title='Short description'. Repeatable."),
+    ] = None,
+    source: Annotated[str, typer.Option(help="Name of the system the export comes from; "
+                                        "ids are unique within a source.")] = "default",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add or update resolved tickets or KB articles from export files (idempotent)."""
+    service = _service()
+    try:
+        for path in files:
+            total = service.ingestor.count_rows(path, encoding)
+            with _bar(f"ingest {path.name}", total) as advance:
+                report = service.ingest_file(path, kind, map_, source, encoding, advance)
+            if json_out:
+                out.print_json(json.dumps({"file": str(path), **report.as_dict()}))
+                continue
+            out.print(
+                f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
+                f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
+                f" ({report.indexed} indexed)"
+            )
+            out.print(f"  mapping: {report.mapping}", style="dim")
+            for e in report.skipped[:20]:
+                err.print(f"  row {e.row}: {e.reason}", style="yellow")
+            if len(report.skipped) > 20:
+                err.print(f"  ... and {len(report.skipped) - 20} more skipped rows")
+            if report.skipped and len(report.skipped) == report.rows:
+                raise FirstlineError(f"{path.name}: every row was rejected")
+    finally:
+        service.close()
+
+
+def _parse_date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as e:
+        raise FirstlineError(f"--{name} {value!r}: use an ISO date such as 2026-01-31") from e
+
+
+def _print_hits(hits: list[dict], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(hits, default=str))
+        return
+    if not hits:
+        out.print("no results")
+        return
+    for i, h in enumerate(hits, start=1):
+        why = h["why"]
+        lex = f"bm25 #{why['lexical_rank']}" if why["lexical_rank"] else "bm25 -"
+        den = f"dense #{why['dense_rank']}" if why["dense_rank"] else "dense -"
+        out.print(
+            f"[bold]{i}. {h['title']}[/bold]  [dim]{h['kind']} {h['external_id']}"
+            f"{' · ' + h['category'] if h.get('category') else ''} · {lex}, {den}[/dim]"
+        )
+        snippet = Text(h["snippet"])
+        for start, end in h["highlights"]:
+            snippet.stylize("bold yellow", start, end)
+        out.print(Text("   ") + snippet)
+        if h.get("resolution"):
+            out.print(Text("   fix: ", style="green") + Text(h["resolution"][:200]))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What the user asked, in their words.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Number of results.")] = 10,
+    kind: Annotated[list[str] | None, typer.Option(help="ticket and/or article.")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="Opened on or after.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Opened on or before.")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, lexical or dense.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Search KB articles and resolved tickets in natural language."""
+    from indexer.types import Filters
+
+    if mode not in ("hybrid", "lexical", "dense"):
+        raise FirstlineError(f"--mode {mode!r}: use hybrid, lexical or dense")
+    filters = Filters(
+        kinds=kind, categories=category, date_from=_parse_date(date_from, "from"),
+        date_to=_parse_date(date_to, "to"),
+    )
+    service = _service()
+    try:
+        _print_hits(service.search(query, k, filters, mode), as_json)  # type: ignore[arg-type]
+    finally:
+        service.close()
+
+
+@app.command()
+def similar(
+    ticket: Annotated[str | None, typer.Option(help="A stored ticket's id.")] = None,
+    text: Annotated[str | None, typer.Option(help="A new request's text.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100)] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Resolved tickets most similar to a ticket or a text."""
+    service = _service()
+    try:
+        _print_hits(service.similar(ticket, text, k), as_json)
+    finally:
+        service.close()
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="External id, or ticket:<n> / article:<n>.")],
+    kind: Annotated[str, typer.Option(help="ticket or article.")] = "ticket",
+) -> None:
+    """Print one stored ticket or article as JSON."""
+    service = _service()
+    try:
+        out.print_json(json.dumps(service.get(kind, ref), default=str))
+    finally:
+        service.close()
+
+
+@app.command()
+def reindex(
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only index rows the index has not caught up with.")
+    ] = False,
+) -> None:
+    """Rebuild the search index from the SQL record (atomic swap; searches keep working)."""
+    service = _service()
+    try:
+        if pending:
+            total = service.ingestor.pending_count()
+            with _bar("index pending", total) as advance:
+                n = service.ingestor.sync_pending(advance)
+            out.print(f"indexed {n} pending documents")
+        else:
+            total = service.ingestor.total_count()
+            with _bar("rebuild index", total) as advance:
+                n = service.reindex(advance)
+            out.print(f"rebuilt the index: {n} documents")
+    finally:
+        service.close()
+
+
+@app.command()
+def health() -> None:
+    """What is stored and what runs: database, index, model."""
+    service = _service()
+    try:
+        out.print_json(json.dumps(service.health(), default=str))
+    finally:
+        service.close()
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """The effective settings (secrets hidden) and their environment variables."""
+    s = get_settings()
+    table = Table("variable", "value")
+    for section, value in s.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k == "url" and v:
+                    v = "********"
+                table.add_row(f"FIRSTLINE_{section.upper()}__{k.upper()}", str(v))
+        else:
+            table.add_row(f"FIRSTLINE_{section.upper()}", str(value))
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: FIRSTLINE_API__HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: FIRSTLINE_API__PORT.")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    s = get_settings()
+    uvicorn.run(create_app(s), host=host or s.api.host, port=port or s.api.port)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    ui_port: Annotated[int, typer.Option(help="Console port.")] = 8501,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only ingest the demo data.")] = False,
+) -> None:
+    """Ingest the bundled demo data, then serve the API and the console."""
+    from api.demo import run_demo
+
+    run_demo(get_settings(), port, ui_port, serve=not no_serve, console=out)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    docs: Annotated[Path, typer.Argument(help="JSONL with id, title, body.")],
+    queries: Annotated[Path, typer.Argument(help="JSONL with query, relevant (id or list).")],
+    backend: Annotated[str | None, typer.Option(help="Search backend (default: settings).")] = None,
+    run: Annotated[Path | None, typer.Option(help="Write each query's top-100 ids here.")] = None,
+) -> None:
+    """Build a temporary index of DOCS and print IR metrics for QUERIES as one JSON object."""
+    from indexer.evaluation import evaluate_retrieval
+
+    s = get_settings().model_copy(deep=True)
+    if backend:
+        s.search.backend = backend  # type: ignore[assignment]
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as p:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = p.add_task(stage, total=total)
+            p.update(tasks[stage], completed=done)
+
+        result = evaluate_retrieval(docs, queries, s, run, progress)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except FirstlineError as e:
+        err.print(f"error: {e}", style="red", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red")
+        sys.exit(130)

@@ -1,0 +1,128 @@
+"""Request and response bodies of the HTTP API (validated, size-limited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text = Field(default=None, max_length=100_000)
+Short = Field(default=None, max_length=500)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TicketIn(_In):
+    id: str | None = Field(default=None, max_length=200, description="Your ticket number.")
+    title: str | None = Field(default=None, max_length=2000)
+    description: str | None = Text
+    resolution: str | None = Text
+    category: str | None = Short
+    assignment_group: str | None = Short
+    type: str | None = Short
+    impact: str | None = Short
+    urgency: str | None = Short
+    priority: str | None = Short
+    status: str | None = Short
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    caller: str | None = Short
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+class ArticleIn(_In):
+    id: str | None = Field(default=None, max_length=200, description="Your article number.")
+    title: str | None = Field(default=None, max_length=2000)
+    body: str | None = Text
+    category: str | None = Short
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    status: str | None = Short
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class TicketBatch(_In):
+    source: str = Field(default="api", min_length=1, max_length=100)
+    items: list[TicketIn] = Field(min_length=1)
+
+
+class ArticleBatch(_In):
+    source: str = Field(default="api", min_length=1, max_length=100)
+    items: list[ArticleIn] = Field(min_length=1)
+
+
+class RowProblem(BaseModel):
+    row: int
+    reason: str
+
+
+class IngestResult(BaseModel):
+    kind: str
+    source: str
+    rows: int
+    added: int
+    updated: int
+    unchanged: int
+    indexed: int
+    skipped: list[RowProblem]
+
+
+class SearchIn(_In):
+    query: str = Field(min_length=1, max_length=10_000)
+    k: int = Field(default=10, ge=1, le=100)
+    mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
+    kinds: list[Literal["ticket", "article"]] | None = None
+    categories: list[str] | None = Field(default=None, max_length=100)
+    statuses: list[str] | None = Field(default=None, max_length=20)
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+class Why(BaseModel):
+    lexical_rank: int | None
+    dense_rank: int | None
+    lexical_score: float | None
+    dense_score: float | None
+
+
+class SearchHit(BaseModel):
+    id: str
+    kind: str
+    external_id: str
+    source: str
+    title: str
+    category: str | None
+    status: str | None
+    score: float
+    snippet: str
+    highlights: list[list[int]] = Field(description="[start, end) character ranges in snippet")
+    why: Why
+    resolution: str | None = None
+    assignment_group: str | None = None
+    opened_at: str | None = None
+
+
+class SearchOut(BaseModel):
+    query: str
+    took_ms: float
+    hits: list[SearchHit]
+
+
+class SimilarIn(_In):
+    ticket_id: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, max_length=10_000)
+    source: str | None = Field(default=None, max_length=100)
+    k: int = Field(default=5, ge=1, le=100)
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
