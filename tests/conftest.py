@@ -19,6 +19,13 @@ DEMO = ROOT / "demo"
 SHARED_DATA = Path(os.environ.get("FIRSTLINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def unavailable(reason: str) -> None:
+    """Skip a test whose service is missing, but fail in CI, where every service is provided."""
+    if os.environ.get("FIRSTLINE_REQUIRE_SERVICES"):
+        pytest.fail(f"{reason} (FIRSTLINE_REQUIRE_SERVICES is set: CI must provide it)")
+    pytest.skip(reason)
+
+
 def make_settings(tmp_path: Path, **search: object) -> Settings:
     return Settings(
         data_dir=tmp_path,
@@ -73,7 +80,7 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(dsn, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as e:
-        pytest.skip(f"no PostgreSQL reachable at {url.host}:{url.port}: {str(e).splitlines()[0]}")
+        unavailable(f"no PostgreSQL reachable at {url.host}:{url.port}: {str(e).splitlines()[0]}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:

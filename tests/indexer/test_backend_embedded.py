@@ -1,0 +1,108 @@
+"""The embedded backend runs the contract, plus what is specific to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.backends.embedded import EmbeddedBackend
+from indexer.types import Filters, IndexDoc
+from kb.settings import SearchSettings
+from models.errors import InvalidInputError
+from tests.indexer.contract import ENC, BackendContract, corpus, req
+
+
+@pytest.fixture
+def make_backend(tmp_path: Path):  # noqa: ANN201
+    def make(**settings: object) -> EmbeddedBackend:
+        return EmbeddedBackend(tmp_path / "index", dim=ENC.dim, settings=SearchSettings(**settings))
+
+    return make
+
+
+class TestEmbeddedContract(BackendContract):
+    pass
+
+
+class TestEmbeddedWithHNSW(BackendContract):
+    """The same contract with the FAISS HNSW path forced on (threshold 0)."""
+
+    @pytest.fixture
+    def make_backend(self, tmp_path: Path):  # noqa: ANN201
+        def make(**settings: object) -> EmbeddedBackend:
+            return EmbeddedBackend(
+                tmp_path / "index", dim=ENC.dim, settings=SearchSettings(ann_threshold=0, **settings)
+            )
+
+        return make
+
+
+def test_index_persists_across_processes(make_backend) -> None:  # noqa: ANN001
+    first = make_backend()
+    first.upsert(corpus())
+    first.close()
+    second = make_backend()
+    assert second.count() == len(corpus())
+    assert second.search(req("reset forgotten password", k=1))[0].id == "article:1"
+
+
+def test_a_second_handle_sees_writes_of_the_first(make_backend) -> None:  # noqa: ANN001
+    writer, reader = make_backend(), make_backend()
+    writer.upsert(corpus()[:2])
+    assert reader.count() == 2
+    writer.upsert(corpus()[2:])
+    assert reader.count() == len(corpus())
+    assert reader.search(req("outlook calendar", k=1))[0].id == "ticket:3"
+
+
+def test_rebuild_seen_by_another_handle(make_backend) -> None:  # noqa: ANN001
+    a, b = make_backend(), make_backend()
+    a.upsert(corpus())
+    assert b.count() == 6
+    target = a.begin_rebuild()
+    target.upsert(corpus()[:3])
+    target.commit()
+    assert b.count() == 3
+
+
+def test_wrong_vector_size_is_refused(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    bad = IndexDoc(id="x:1", kind="ticket", title="t", body="b", vector=np.ones(7, np.float32))
+    with pytest.raises(ValueError, match="dims"):
+        b.upsert([bad])
+    assert b.count() == 0
+
+
+def test_model_change_asks_for_reindex(make_backend, tmp_path: Path) -> None:  # noqa: ANN001
+    make_backend().upsert(corpus())
+    other = EmbeddedBackend(tmp_path / "index", dim=768, settings=SearchSettings())
+    with pytest.raises(InvalidInputError, match="reindex"):
+        other.count()
+
+
+def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(3000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    docs = [IndexDoc(id=f"ticket:{i}", kind="ticket", title=f"t{i}", body="b", vector=v,
+                     category="A" if i % 2 else "B") for i, v in enumerate(vecs)]
+    exact = EmbeddedBackend(tmp_path / "e", dim=32, settings=SearchSettings(ann_threshold=10**9))
+    ann = EmbeddedBackend(tmp_path / "a", dim=32, settings=SearchSettings(ann_threshold=100))
+    exact.upsert(docs)
+    ann.upsert(docs)
+    recall = []
+    for q in vecs[:50] + 0.1 * rng.normal(size=(50, 32)).astype(np.float32):
+        q /= np.linalg.norm(q)
+        e = {i for i, _ in exact.version.vectors.search(q, 10, None)}
+        a = {i for i, _ in ann.version.vectors.search(q, 10, None)}
+        recall.append(len(e & a) / 10)
+    assert np.mean(recall) >= 0.95
+    # filters and rows added after the graph was built are honoured
+    extra = IndexDoc(id="ticket:new", kind="ticket", title="n", body="b", vector=vecs[0],
+                     category="C")
+    ann.upsert([extra])
+    got = ann.version.vectors.search(vecs[0], 3, Filters(categories=["C"]))
+    assert [i for i, _ in got] == ["ticket:new"]
+    assert ann.describe()["dense_search"] == "faiss-hnsw"
