@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from api import errors
 from api.schemas import (
@@ -96,11 +98,15 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         service: Service,
         q: Annotated[str, Query(min_length=1, max_length=10_000)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
-        kind: Annotated[list[str] | None, Query()] = None,
+        kind: Annotated[list[Literal["ticket", "article"]] | None, Query()] = None,
         category: Annotated[list[str] | None, Query()] = None,
     ) -> SearchOut:
         """The same search as POST /search, for links and quick checks."""
-        return _search(service, SearchIn(query=q, k=k, kinds=kind, categories=category))
+        try:
+            body = SearchIn(query=q, k=k, kinds=kind, categories=category)
+        except ValidationError as e:  # e.g. too many categories: a 422 like POST, not a 500
+            raise RequestValidationError(e.errors(include_url=False)) from e
+        return _search(service, body)
 
     @app.post("/similar", tags=["search"])
     def similar(body: SimilarIn, service: Service) -> SearchOut:

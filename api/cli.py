@@ -286,7 +286,8 @@ def main() -> None:
     try:
         app()
     except FirstlineError as e:
-        err.print(f"error: {e}", style="red", highlight=False)
+        # One line even when stderr is a log file (no wrapping); the message is text, not markup.
+        err.print(f"error: {e}", style="red", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted", style="red")

@@ -82,19 +82,30 @@ class BodySizeLimit:
             await self._reject(send)
             return
         seen = 0
+        too_large = False
 
         async def limited_receive():  # noqa: ANN202
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
+        async def guarded_send(message) -> None:  # noqa: ANN001
+            # FastAPI turns an exception raised while reading the body into its own 400 "error
+            # parsing the body"; for a body cut off here the answer is 413, so drop that one.
+            if not too_large:
+                await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
             await self._reject(send)
 
     async def _reject(self, send) -> None:  # noqa: ANN001

@@ -31,16 +31,44 @@ def search_fields(record: Ticket | Article) -> tuple[str, str]:
     return title, normalize(record.body)
 
 
-def embedding_text(record: Ticket | Article) -> str:
-    """What the encoder sees: the problem (title and text), not the fix."""
+def problem_text(record: Ticket | Article) -> tuple[str, str]:
+    """(title, body) that the encoder sees: the problem as written, not the ticket's fix."""
     title = normalize(record.title)
     body = normalize(record.description if isinstance(record, Ticket) else record.body)
     if title and body.lower().startswith(title.lower()):
-        return body
-    return f"{title}. {body}" if body else title
+        body = body[len(title) :].lstrip(" .:-")
+    return title, body
 
 
-def to_index_doc(record: Ticket | Article, vector: np.ndarray) -> IndexDoc:
+def query_text(record: Ticket | Article) -> str:
+    """A stored record used as a query (similar tickets): title and body as one text."""
+    title, body = problem_text(record)
+    return f"{title}\n{body}".strip()
+
+
+def windows(text: str, size: int, stride: int) -> list[str]:
+    """Overlapping windows of ``size`` words, ``stride`` apart, covering the whole text."""
+    words = text.split()
+    if len(words) <= size:
+        return [text]
+    out = []
+    for start in range(0, len(words), stride):
+        out.append(" ".join(words[start : start + size]))
+        if start + size >= len(words):
+            break
+    return out
+
+
+def embedding_inputs(record: Ticket | Article, size: int, stride: int) -> list[str]:
+    """Texts to embed for one record: its title, then title + each body window."""
+    title, body = problem_text(record)
+    if not body:
+        return [title, title]
+    return [title or body[:200], *[f"{title}\n{w}".strip() for w in windows(body, size, stride)]]
+
+
+def to_index_doc(record: Ticket | Article, vectors: np.ndarray) -> IndexDoc:
+    """``vectors``: row 0 embeds the title, the others the chunks (see ``embedding_inputs``)."""
     title, body = search_fields(record)
     created = record.opened_at if isinstance(record, Ticket) and record.opened_at else None
     return IndexDoc(
@@ -48,7 +76,8 @@ def to_index_doc(record: Ticket | Article, vector: np.ndarray) -> IndexDoc:
         kind=record.kind,
         title=title,
         body=body,
-        vector=vector,
+        title_vector=vectors[0],
+        chunk_vectors=vectors[1:],
         category=record.category,
         status=record.status,
         created_at=_aware(created or record.created_at),

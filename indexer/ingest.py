@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import undefer
 
 from indexer.backends.base import SearchBackend
-from indexer.documents import embedding_text, to_index_doc
+from indexer.documents import embedding_inputs, to_index_doc
 from indexer.mapping import (
     Record,
     build_record,
@@ -70,12 +70,22 @@ def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:
 
 class Ingestor:
     def __init__(
-        self, db: Database, backend: SearchBackend, encoder: Encoder, batch_size: int = 256
+        self,
+        db: Database,
+        backend: SearchBackend,
+        encoder: Encoder,
+        batch_size: int = 256,
+        chunk_words: int = 128,
+        chunk_stride: int = 96,
     ) -> None:
         self.db = db
         self.backend = backend
         self.encoder = encoder
         self.batch_size = batch_size
+        self.chunk_words = chunk_words
+        self.chunk_stride = chunk_stride
+        # Stored embeddings are reused only if made by the same model with the same chunking.
+        self.embedding_version = f"{encoder.name}|w{chunk_words}s{chunk_stride}"
 
     # -- files ---------------------------------------------------------------------------
     def count_rows(self, path: Path, encoding: str = "utf-8") -> int:
@@ -222,8 +232,8 @@ class Ingestor:
             return 0
         with self.db.session() as s:
             rows = _load(s, model, ids)
-            self._ensure_embeddings(rows)
-            docs = [to_index_doc(r, np.frombuffer(r.embedding, np.float32)) for r in rows]
+            vectors = self._ensure_embeddings(rows)
+            docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
             s.flush()
             s.commit()  # embeddings are kept even if the index write fails
             self.backend.upsert(docs)
@@ -231,13 +241,20 @@ class Ingestor:
                 r.indexed_hash = r.content_hash
         return len(rows)
 
-    def _ensure_embeddings(self, rows: Sequence[Ticket | Article]) -> None:
-        need = [r for r in rows if r.embedding is None or r.embedding_model != self.encoder.name]
+    def _ensure_embeddings(self, rows: Sequence[Ticket | Article]) -> list[np.ndarray]:
+        """Each row's vectors (title, then chunks), encoding only what is not stored yet."""
+        version = self.embedding_version
+        need = [r for r in rows if r.embedding is None or r.embedding_model != version]
         if need:
-            vecs = self.encoder.encode([embedding_text(r) for r in need])
-            for r, v in zip(need, vecs, strict=True):
-                r.embedding = v.astype(np.float32).tobytes()
-                r.embedding_model = self.encoder.name
+            inputs = [embedding_inputs(r, self.chunk_words, self.chunk_stride) for r in need]
+            flat = self.encoder.encode([t for texts in inputs for t in texts])
+            at = 0
+            for r, texts in zip(need, inputs, strict=True):
+                r.embedding = flat[at : at + len(texts)].astype(np.float32).tobytes()
+                r.embedding_model = version
+                at += len(texts)
+        dim = self.encoder.dim
+        return [np.frombuffer(r.embedding, np.float32).reshape(-1, dim) for r in rows]
 
     # -- catching up and rebuilding ------------------------------------------------------
     def pending_count(self) -> int:
@@ -274,9 +291,9 @@ class Ingestor:
                 for batch in _batched(ids, self.batch_size):
                     with self.db.session() as s:
                         rows = _load(s, model, batch)
-                        self._ensure_embeddings(rows)
+                        vectors = self._ensure_embeddings(rows)
                         target.upsert(
-                            [to_index_doc(r, np.frombuffer(r.embedding, np.float32)) for r in rows]
+                            [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
                         )
                         for r in rows:
                             r.indexed_hash = r.content_hash

@@ -73,7 +73,8 @@ def _read_jsonl(path: Path, encoding: str) -> Iterator[Row]:
             if not raw.strip():
                 continue
             try:
-                line = raw.decode(encoding)
+                # Without its line break, so an error's column is on this line.
+                line = raw.decode(encoding).rstrip("\r\n")
             except UnicodeDecodeError as e:
                 yield i, RowError(i, f"not valid {encoding} (byte 0x{raw[e.start]:02x})")
                 continue

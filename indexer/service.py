@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from indexer.backends.base import SearchBackend, create_backend
-from indexer.documents import doc_id, embedding_text, parse_doc_id
+from indexer.documents import doc_id, parse_doc_id, query_text
 from indexer.ingest import IngestReport, Ingestor, Progress
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
@@ -50,7 +50,11 @@ class Firstline:
 
     @property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.db, self.backend, self.encoder, self.settings.ingest.batch_size)
+        s = self.settings
+        return Ingestor(
+            self.db, self.backend, self.encoder, s.ingest.batch_size,
+            s.search.chunk_words, s.search.chunk_stride,
+        )
 
     # -- writing -------------------------------------------------------------------------
     def ingest_file(
@@ -106,7 +110,7 @@ class Firstline:
         exclude: list[str] = []
         if ticket:
             row = self.get_record("ticket", ticket, source)
-            text = embedding_text(row)
+            text = query_text(row)
             exclude = [doc_id("ticket", row.id)]
         assert text is not None
         return self.search(text, k, Filters(kinds=["ticket"], exclude_ids=exclude))

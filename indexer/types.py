@@ -14,13 +14,18 @@ Mode = Literal["hybrid", "lexical", "dense"]
 
 @dataclass(slots=True)
 class IndexDoc:
-    """One document as a search backend stores it.  ``id`` is ``"<kind>:<primary key>"``."""
+    """One document as a search backend stores it.  ``id`` is ``"<kind>:<primary key>"``.
+
+    ``title_vector`` embeds the title; ``chunk_vectors`` (one row per chunk) embed the title
+    followed by successive windows of the body.
+    """
 
     id: str
     kind: str
     title: str
     body: str
-    vector: np.ndarray
+    title_vector: np.ndarray
+    chunk_vectors: np.ndarray
     category: str | None = None
     status: str | None = None
     created_at: datetime | None = None

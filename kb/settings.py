@@ -50,17 +50,28 @@ class SearchSettings(BaseModel):
     index_dir: Path | None = Field(
         default=None, description="Where the embedded index lives. Default: <data_dir>/index."
     )
-    lexical_weight: float = Field(
-        default=0.3, ge=0.0, description="Weight of the BM25 ranking in the fused score."
-    )
     dense_weight: float = Field(
-        default=1.0, ge=0.0, description="Weight of the dense (embedding) ranking."
+        default=0.8, ge=0.0, le=1.0,
+        description="Weight of the dense score in the fused score (the rest is BM25); both are "
+        "min-max normalised per query.",
     )
-    rrf_k: int = Field(default=60, ge=1, description="Rank constant of reciprocal rank fusion.")
+    feedback_weight: float = Field(
+        default=0.5, ge=0.0,
+        description="Pseudo-relevance feedback: bonus for similarity to the best candidate "
+        "(0 disables).",
+    )
+    title_vector_weight: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="Dense score = w * cos(query, title) + (1 - w) * best cos(query, chunk).",
+    )
+    chunk_words: int = Field(
+        default=128, ge=16, le=512, description="Body window (words) embedded per chunk."
+    )
+    chunk_stride: int = Field(default=96, ge=8, le=512, description="Step between windows.")
     candidates: int = Field(
         default=100, ge=10, le=2000, description="Candidates taken from each ranker before fusion."
     )
-    title_boost: float = Field(default=2.0, ge=0.0, description="BM25 boost of the title field.")
+    title_boost: float = Field(default=1.0, ge=0.0, description="BM25 boost of the title field.")
     ann_threshold: int = Field(
         default=20_000,
         ge=0,

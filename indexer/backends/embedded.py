@@ -21,7 +21,7 @@ from pathlib import Path
 
 from indexer.backends.text import TextIndex
 from indexer.backends.vectors import VectorStore
-from indexer.fusion import weighted_rrf
+from indexer.fusion import hybrid, single
 from indexer.types import Filters, Hit, IndexDoc, SearchRequest
 from kb.settings import SearchSettings
 from models.errors import InvalidInputError
@@ -49,7 +49,9 @@ class _Version:
                             "created": datetime.now(UTC).isoformat()})
             )
         self.text = TextIndex(path / "text", settings.title_boost, settings.snippet_chars)
-        self.vectors = VectorStore(path / "vectors.sqlite", dim, settings.ann_threshold)
+        self.vectors = VectorStore(
+            path / "vectors.sqlite", dim, settings.ann_threshold, settings.title_vector_weight
+        )
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         # Vectors first, then text: a crash in between leaves the SQL record marking the
@@ -138,13 +140,18 @@ class EmbeddedBackend:
         if request.mode in ("hybrid", "dense") and request.vector is not None:
             dense = v.vectors.search(request.vector, n_cand, request.filters)
         if request.mode == "lexical":
-            fused = weighted_rrf(lexical, [], lexical_weight=1, dense_weight=0, k=s.rrf_k)
+            fused = single(lexical, lexical=True)
         elif request.mode == "dense":
-            fused = weighted_rrf([], dense, lexical_weight=0, dense_weight=1, k=s.rrf_k)
+            fused = single(dense, lexical=False)
         else:
-            fused = weighted_rrf(
-                lexical, dense, lexical_weight=s.lexical_weight, dense_weight=s.dense_weight,
-                k=s.rrf_k,
+            union = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]))
+            fused = hybrid(
+                lexical,
+                dense,
+                v.vectors.scores(request.vector, union) if request.vector is not None else {},
+                dense_weight=s.dense_weight if request.vector is not None else 0.0,
+                feedback_weight=s.feedback_weight,
+                feedback=v.vectors.similarity_to if request.vector is not None else None,
             )
         top = fused[: request.k]
         docs = v.text.documents([f.id for f in top], query if request.highlight else None)

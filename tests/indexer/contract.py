@@ -36,7 +36,8 @@ def doc(doc_id, kind, title, body, category, status, date) -> IndexDoc:  # noqa:
     return IndexDoc(
         id=doc_id, kind=kind, title=title, body=body, category=category, status=status,
         created_at=datetime.fromisoformat(date).replace(tzinfo=UTC),
-        vector=ENC.encode([f"{title}. {body}"])[0],
+        title_vector=ENC.encode([title])[0],
+        chunk_vectors=ENC.encode([f"{title}\n{body}"]),
     )
 
 

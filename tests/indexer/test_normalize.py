@@ -1,0 +1,99 @@
+"""What the index sees: boilerplate removed, meaning kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.normalize import normalize
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My laptop won't boot.\n\nThanks,\nMaria\nAccounts",
+        "My laptop won't boot.\nRegards,\nMaria Lopez",
+        "My laptop won't boot.\n\nKind regards\nMaria\nAccounts Payable\nFloor 3\nExt. 4411",
+        "My laptop won't boot.\n\nMit freundlichen Grüßen\nMaria",
+        "My laptop won't boot.\r\n\r\nThanks,\r\nMaria\r\nAccounts",
+        "My laptop won't boot.\n-- \nMaria Lopez\nAccounts\nACME Ltd",
+    ],
+    ids=["thanks", "regards", "kind-regards-long", "german", "crlf", "dash-dash"],
+)
+def test_signature_is_removed(text: str) -> None:
+    assert normalize(text) == "My laptop won't boot."
+
+
+def test_sent_from_my_phone_is_removed() -> None:
+    assert normalize("Printer offline again.\n\nSent from my iPhone") == "Printer offline again."
+    assert normalize("Printer offline.\nSent from my Samsung Galaxy\n") == "Printer offline."
+
+
+def test_mail_headers_are_removed() -> None:
+    text = (
+        "From: Maria Lopez <maria@acme.example>\n"
+        "Sent: Monday, 3 March 2025 09:14\n"
+        "To: helpdesk@acme.example\n"
+        "Cc: it-ops@acme.example\n"
+        "Subject: VPN\n"
+        "\n"
+        "VPN drops every hour since the update."
+    )
+    assert normalize(text) == "VPN drops every hour since the update."
+
+
+def test_received_from_prefix_is_removed() -> None:
+    text = "received from: maria.lopez@acme.example\n\nOutlook keeps asking for my password"
+    assert normalize(text) == "Outlook keeps asking for my password"
+
+
+def test_confidentiality_disclaimer_is_removed() -> None:
+    text = (
+        "Shared drive S: is not mapped.\n\n"
+        "This email is confidential and intended only for the named recipient. If you ..."
+    )
+    assert normalize(text) == "Shared drive S: is not mapped."
+
+
+def test_whitespace_is_collapsed() -> None:
+    assert normalize("  Outlook\t\tcrashes \n\n\n on   start \x00 up  ") == (
+        "Outlook crashes on start up"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Outlook crashes when I open a shared calendar.",
+        "Thanks for the quick fix yesterday, the printer works now.",  # "thanks" mid-sentence
+        "The subject: line of every mail I send is blank.",  # "subject:" not at line start
+        "Error from: the sync service says quota exceeded.",
+        "Regards to the team: server room 5 is down",  # sign-off word without a line break
+    ],
+)
+def test_plain_text_is_untouched(text: str) -> None:
+    assert normalize(text) == text
+
+
+def test_sign_off_followed_by_a_long_text_is_not_a_signature() -> None:
+    # Five lines of real content after "Thanks," are content, not a name and a department.
+    text = (
+        "Thanks,\nStep 1: open Settings\nStep 2: open Network\nStep 3: reset adapter\n"
+        "Step 4: reboot\nStep 5: reconnect VPN"
+    )
+    assert "Step 5: reconnect VPN" in normalize(text)
+    assert normalize(text).startswith("Thanks,")
+
+
+@pytest.mark.parametrize("empty", [None, "", "   \n\t "])
+def test_empty_text_gives_empty_string(empty: str | None) -> None:
+    assert normalize(empty) == ""
+
+
+def test_everything_together() -> None:
+    text = (
+        "received from: maria.lopez@acme.example\n"
+        "From: Maria Lopez\nSubject: printer\n\n"
+        "Hello,\n\nThe   printer on floor 3\tjams on every A3 job.\n\n"
+        "Thanks,\nMaria\nAccounts\n\nSent from my iPhone"
+    )
+    assert normalize(text) == "Hello, The printer on floor 3 jams on every A3 job."
