@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from indexer.backends.text import TextIndex
+from indexer.backends.text import TextIndex, doc_key
 from indexer.backends.vectors import VectorStore
 from indexer.fusion import hybrid, single
 from indexer.types import Filters, Hit, IndexDoc, SearchRequest
@@ -56,6 +56,8 @@ class _Version:
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         # Vectors first, then text: a crash in between leaves the SQL record marking the
         # batch as not indexed, and the retry overwrites both idempotently.
+        for d in docs:
+            doc_key(d.id)  # refuse a malformed id before anything is written
         self.vectors.upsert(docs)
         self.text.upsert(docs)
 

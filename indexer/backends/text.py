@@ -25,7 +25,24 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("title", stored=True, tokenizer_name="en_stem")
     sb.add_text_field("body", stored=True, tokenizer_name="en_stem")
     sb.add_date_field("created", stored=True, indexed=True, fast=True)
+    sb.add_integer_field("key", stored=False, indexed=False, fast=True)
     return sb.build()
+
+
+_KIND_CODE = {"ticket": 1, "article": 2}
+_CODE_KIND = {v: k for k, v in _KIND_CODE.items()}
+
+
+def doc_key(doc_id: str) -> int:
+    """``kind:pk`` packed into an i64 fast field, so ranking never reads stored documents."""
+    kind, _, pk = doc_id.partition(":")
+    if kind not in _KIND_CODE or not pk.isdigit():
+        raise ValueError(f"document id {doc_id!r} is not of the form ticket:<n> or article:<n>")
+    return (_KIND_CODE[kind] << 48) | int(pk)
+
+
+def _unkey(key: int) -> str:
+    return f"{_CODE_KIND[key >> 48]}:{key & ((1 << 48) - 1)}"
 
 
 def query_terms(text: str) -> str:
@@ -57,6 +74,7 @@ class TextIndex:
                         "body": d.body,
                         "category": d.category or "",
                         "status": d.status or "",
+                        "key": doc_key(d.id),
                     }
                     if d.created_at is not None:
                         created = d.created_at
@@ -126,8 +144,9 @@ class TextIndex:
 
     def search(self, query: tantivy.Query, k: int) -> list[tuple[str, float]]:
         searcher = self.index.searcher()
-        result = searcher.search(query, k, count=False)
-        return [(searcher.doc(addr)["id"][0], float(score)) for score, addr in result.hits]
+        hits = searcher.search(query, k, count=False).hits
+        keys = searcher.fast_field_values("key", [addr for _, addr in hits])
+        return [(_unkey(key), float(score)) for (score, _), key in zip(hits, keys, strict=True)]
 
     def documents(
         self, ids: Sequence[str], query: tantivy.Query | None

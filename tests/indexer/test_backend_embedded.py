@@ -102,9 +102,9 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
         recall.append(len(e & a) / 10)
     assert np.mean(recall) >= 0.95
     # filters and rows added after the graph was built are honoured
-    extra = IndexDoc(id="ticket:new", kind="ticket", title="n", body="b", title_vector=vecs[0],
+    extra = IndexDoc(id="ticket:99999", kind="ticket", title="n", body="b", title_vector=vecs[0],
                      chunk_vectors=vecs[:1], category="C")
     ann.upsert([extra])
     got = ann.version.vectors.search(vecs[0], 3, Filters(categories=["C"]))
-    assert [i for i, _ in got] == ["ticket:new"]
+    assert [i for i, _ in got] == ["ticket:99999"]
     assert ann.describe()["dense_search"] == "faiss-hnsw"
