@@ -69,7 +69,7 @@ def test_rebuild_seen_by_another_handle(make_backend) -> None:  # noqa: ANN001
 
 def test_wrong_vector_size_is_refused(make_backend) -> None:  # noqa: ANN001
     b = make_backend()
-    bad = IndexDoc(id="x:1", kind="ticket", title="t", body="b",
+    bad = IndexDoc(id="ticket:1", kind="ticket", title="t", body="b",
                    title_vector=np.ones(7, np.float32), chunk_vectors=np.ones((1, 7), np.float32))
     with pytest.raises(ValueError, match="dims"):
         b.upsert([bad])
@@ -108,3 +108,13 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
     got = ann.version.vectors.search(vecs[0], 3, Filters(categories=["C"]))
     assert [i for i, _ in got] == ["ticket:99999"]
     assert ann.describe()["dense_search"] == "faiss-hnsw"
+
+
+def test_malformed_id_is_refused_before_anything_is_written(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    good = corpus()[0]
+    bad = corpus()[1]
+    bad.id = "article-2"
+    with pytest.raises(ValueError, match="not of the form"):
+        b.upsert([good, bad])
+    assert b.count() == 0 and b.ids() == set()
