@@ -83,8 +83,10 @@ def bench_ingest(rows: int) -> dict:
             Ticket(title=r["Short description"], description=r["Description"]), 128, 96
         )
     ]
+    # The raw encoder at its best: one call, sentence-transformers sorts all texts by length.
+    model = enc._load()
     t = time.perf_counter()
-    enc.encode(texts)
+    model.encode(texts, batch_size=enc.batch_size, normalize_embeddings=True)
     raw = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tickets.csv"
@@ -140,7 +142,13 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
         t = time.perf_counter()
         backend.search(SearchRequest(text=qs[0][0], vector=qs[0][1], k=10))
         first = time.perf_counter() - t
-        for mode in ("hybrid", "lexical", "dense"):
+        store = backend.version.vectors
+        runs = [("hybrid", settings.ann_threshold), ("lexical", settings.ann_threshold),
+                ("dense", settings.ann_threshold)]
+        if size >= settings.ann_threshold:  # the exact scan too, to show what HNSW buys
+            runs += [("dense", 10**12), ("hybrid", 10**12)]
+        for mode, threshold in runs:
+            store.ann_threshold = threshold
             lat = []
             for text, vec in qs:
                 t = time.perf_counter()
@@ -148,7 +156,7 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
                 lat.append((time.perf_counter() - t) * 1000)
             results.append({
                 "docs": size, "mode": mode,
-                "dense": backend.describe()["dense_search"],
+                "dense": "faiss-hnsw" if size >= threshold else "exact",
                 "p50_ms": round(float(np.percentile(lat, 50)), 2),
                 "p99_ms": round(float(np.percentile(lat, 99)), 2),
                 "index_s": round(build, 1), "first_search_s": round(first, 2),

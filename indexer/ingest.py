@@ -28,6 +28,7 @@ from indexer.mapping import (
     resolve_mapping,
 )
 from indexer.readers import RowError, read_rows
+from indexer.types import IndexFailure
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
 from models.encoder import Encoder
@@ -46,6 +47,7 @@ class IngestReport:
     unchanged: int = 0
     indexed: int = 0
     skipped: list[RowError] = field(default_factory=list)
+    index_errors: list[IndexFailure] = field(default_factory=list)
     mapping: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "indexed": self.indexed,
             "skipped": [{"row": e.row, "reason": e.reason} for e in self.skipped],
+            "index_errors": [{"id": e.id, "reason": e.reason} for e in self.index_errors],
             "mapping": self.mapping,
         }
 
@@ -182,7 +185,9 @@ class Ingestor:
                     good[rec.external_id] = rec  # a later duplicate id in one batch wins
             if good:
                 pending = self._store(model, source, list(good.values()), report)
-                report.indexed += self._index(model, pending)
+                indexed, failures = self._index(model, pending)
+                report.indexed += indexed
+                report.index_errors += failures
             if progress:
                 progress(len(batch))
 
@@ -226,20 +231,30 @@ class Ingestor:
             s.flush()
             return [r.id for r in pending]
 
-    def _index(self, model: type[Ticket] | type[Article], ids: list[int]) -> int:
-        """Embed (where needed) and index the given rows, then mark them indexed."""
+    def _index(
+        self, model: type[Ticket] | type[Article], ids: list[int]
+    ) -> tuple[int, list[IndexFailure]]:
+        """Embed (where needed) and index the given rows, then mark them indexed.
+
+        Rows the backend refuses stay pending; if the backend is unreachable the error
+        propagates and the whole batch stays pending (the SQL record already holds it).
+        """
         if not ids:
-            return 0
+            return 0, []
         with self.db.session() as s:
             rows = _load(s, model, ids)
             vectors = self._ensure_embeddings(rows)
             docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
             s.flush()
             s.commit()  # embeddings are kept even if the index write fails
-            self.backend.upsert(docs)
-            for r in rows:
-                r.indexed_hash = r.content_hash
-        return len(rows)
+            failures = self.backend.upsert(docs)
+            refused = {f.id for f in failures}
+            done = 0
+            for r, d in zip(rows, docs, strict=True):
+                if d.id not in refused:
+                    r.indexed_hash = r.content_hash
+                    done += 1
+        return done, failures
 
     def _ensure_embeddings(self, rows: Sequence[Ticket | Article]) -> list[np.ndarray]:
         """Each row's vectors (title, then chunks), encoding only what is not stored yet."""
@@ -271,7 +286,7 @@ class Ingestor:
             with self.db.session() as s:
                 ids = list(s.scalars(select(model.id).where(_not_indexed(model))))
             for batch in _batched(ids, self.batch_size):
-                done += self._index(model, batch)
+                done += self._index(model, batch)[0]
                 if progress:
                     progress(len(batch))
         return done
@@ -292,11 +307,10 @@ class Ingestor:
                     with self.db.session() as s:
                         rows = _load(s, model, batch)
                         vectors = self._ensure_embeddings(rows)
-                        target.upsert(
-                            [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
-                        )
-                        for r in rows:
-                            r.indexed_hash = r.content_hash
+                        docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
+                        refused = {f.id for f in target.upsert(docs)}
+                        for r, d in zip(rows, docs, strict=True):
+                            r.indexed_hash = None if d.id in refused else r.content_hash
                     done += len(rows)
                     if progress:
                         progress(len(rows))

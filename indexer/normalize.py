@@ -36,3 +36,14 @@ def normalize(text: str | None) -> str:
     t = _MAIL_HEADER.sub("", t)
     t = _RECEIVED_FROM.sub("", t)
     return _WS.sub(" ", t).strip()
+
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+MAX_QUERY_TERMS = 256
+
+
+def query_terms(text: str) -> str:
+    """The user's words only: no operator or syntax a search engine could interpret, and at most
+    ``MAX_QUERY_TERMS`` of them (a pasted bug report is a query too)."""
+    words = _NON_WORD.sub(" ", text.lower()).replace("_", " ").split()
+    return " ".join(words[:MAX_QUERY_TERMS])

@@ -32,6 +32,14 @@ class IndexDoc:
 
 
 @dataclass(slots=True)
+class IndexFailure:
+    """A document a backend refused (the others in the batch were written)."""
+
+    id: str
+    reason: str
+
+
+@dataclass(slots=True)
 class Filters:
     kinds: list[str] | None = None
     categories: list[str] | None = None

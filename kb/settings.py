@@ -43,9 +43,40 @@ class ModelSettings(BaseModel):
     )
 
 
+class ElasticsearchSettings(BaseModel):
+    urls: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9200"],
+        description="Cluster node URLs (JSON list in the environment, e.g. "
+        '\'["https://es1:9200","https://es2:9200"]\').',
+    )
+    api_key: SecretStr | None = Field(default=None, description="API key (preferred auth).")
+    username: str | None = Field(default=None, description="Basic-auth user.")
+    password: SecretStr | None = Field(default=None, description="Basic-auth password.")
+    verify_certs: bool = Field(default=True, description="Verify TLS certificates.")
+    ca_certs: str | None = Field(default=None, description="CA bundle file for TLS.")
+    request_timeout: float = Field(default=10.0, gt=0, description="Seconds per request.")
+    max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx, with backoff.")
+    index_prefix: str = Field(
+        default="firstline", pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        description="Indices are <prefix>-docs-v<timestamp> behind the alias <prefix>-docs.",
+    )
+    fusion: Literal["firstline", "rrf"] = Field(
+        default="firstline",
+        description="'firstline': fusion done by firstline (works on a free basic licence); "
+        "'rrf': Elasticsearch's rrf retriever (needs a licence that includes it).",
+    )
+    num_candidates: int = Field(
+        default=200, ge=10, le=10_000, description="kNN num_candidates per shard."
+    )
+    shards: int = Field(default=1, ge=1, description="Primary shards of a new index.")
+    replicas: int = Field(default=0, ge=0, description="Replicas of a new index.")
+
+
 class SearchSettings(BaseModel):
-    backend: Literal["embedded"] = Field(
-        default="embedded", description="Search backend: 'embedded' (tantivy + numpy/FAISS)."
+    backend: Literal["embedded", "elasticsearch"] = Field(
+        default="embedded",
+        description="Search backend: 'embedded' (tantivy + numpy/FAISS, no server) or "
+        "'elasticsearch'.",
     )
     index_dir: Path | None = Field(
         default=None, description="Where the embedded index lives. Default: <data_dir>/index."
@@ -103,6 +134,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     model: ModelSettings = ModelSettings()
     search: SearchSettings = SearchSettings()
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
 

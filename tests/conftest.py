@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer.service import Firstline
-from kb.settings import ModelSettings, SearchSettings, Settings
+from kb.settings import ElasticsearchSettings, ModelSettings, SearchSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
@@ -88,3 +89,64 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real cluster from ES_URL, or the noida-db emulator started for this session."""
+    import shutil
+    import subprocess
+    import time
+
+    import httpx
+
+    if os.environ.get("ES_URL"):
+        yield os.environ["ES_URL"]
+        return
+    exe = shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
+    if not Path(exe).exists():
+        unavailable("no ES_URL and no noida-db emulator installed (pip install noida-db)")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("noida")
+    log = open(data / "noida.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [exe, "start", "--data-dir", str(data / "db"), "--host", "127.0.0.1",
+         "--only", "elasticsearch", "--elasticsearch-port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            unavailable(f"the noida-db emulator did not start: {(data / 'noida.log').read_text()}")
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def es_settings(url: str, prefix: str | None = None) -> ElasticsearchSettings:
+    return ElasticsearchSettings(
+        urls=[url], index_prefix=prefix or f"t{uuid.uuid4().hex[:12]}", request_timeout=5,
+        max_retries=1,
+    )

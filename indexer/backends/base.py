@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from indexer.types import Filters, Hit, IndexDoc, SearchRequest
+from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
 from models.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -17,11 +17,13 @@ class SearchBackend(Protocol):
     """A store of documents with lexical (BM25) and dense (vector) search.
 
     Backends receive vectors; they never encode text.  Writes are idempotent by ``IndexDoc.id``.
+    ``upsert`` returns the documents it refused (the rest are written); it raises
+    ``BackendUnavailableError`` when the engine cannot be reached at all.
     """
 
     name: str
 
-    def upsert(self, docs: Sequence[IndexDoc]) -> None: ...
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
@@ -39,7 +41,7 @@ class SearchBackend(Protocol):
 class RebuildTarget(Protocol):
     """A fresh index being filled while the old one keeps answering; ``commit`` swaps them."""
 
-    def upsert(self, docs: Sequence[IndexDoc]) -> None: ...
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]: ...
 
     def commit(self) -> None: ...
 
@@ -53,4 +55,10 @@ def create_backend(settings: Settings, dim: int) -> SearchBackend:
         from indexer.backends.embedded import EmbeddedBackend
 
         return EmbeddedBackend(settings.index_dir, dim=dim, settings=settings.search)
-    raise InvalidInputError(f"unknown search backend {name!r}; choose one of: embedded")
+    if name == "elasticsearch":
+        from indexer.backends.elastic import ElasticsearchBackend
+
+        return ElasticsearchBackend(settings.elasticsearch, settings.search, dim=dim)
+    raise InvalidInputError(
+        f"unknown search backend {name!r}; choose one of: embedded, elasticsearch"
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 from indexer.backends.text import TextIndex, doc_key
 from indexer.backends.vectors import VectorStore
 from indexer.fusion import hybrid, single
-from indexer.types import Filters, Hit, IndexDoc, SearchRequest
+from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
 from kb.settings import SearchSettings
 from models.errors import InvalidInputError
 
@@ -110,10 +110,11 @@ class EmbeddedBackend:
             return self._version
 
     # -- protocol ------------------------------------------------------------------------
-    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
         if docs:
             with self._lock:
                 self.version.upsert(docs)
+        return []
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
@@ -219,8 +220,9 @@ class _Rebuild:
         self.name = name
         self.version = _Version(backend.index_dir / name, backend.dim, backend.settings)
 
-    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
         self.version.upsert(docs)
+        return []
 
     def commit(self) -> None:
         self.version.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,11 +9,8 @@ from pathlib import Path
 
 import tantivy
 
+from indexer.normalize import query_terms
 from indexer.types import Filters, IndexDoc
-
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-MAX_QUERY_TERMS = 256
-
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
@@ -43,12 +39,6 @@ def doc_key(doc_id: str) -> int:
 
 def _unkey(key: int) -> str:
     return f"{_CODE_KIND[key >> 48]}:{key & ((1 << 48) - 1)}"
-
-
-def query_terms(text: str) -> str:
-    """The user's words, with everything tantivy's query language would interpret removed."""
-    words = _NON_WORD.sub(" ", text.lower()).replace("_", " ").split()
-    return " ".join(words[:MAX_QUERY_TERMS])
 
 
 class TextIndex:

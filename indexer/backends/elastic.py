@@ -1,0 +1,507 @@
+"""Elasticsearch backend: the same protocol on a distributed engine.
+
+Client: the official ``elasticsearch`` Python client, major version 8 — an 8.x client talks to
+8.x clusters and (in compatibility mode) to 9.x clusters, while a 9.x client talks only to 9.x.
+
+Layout: versioned physical indices ``<prefix>-docs-v<timestamp>`` behind the alias
+``<prefix>-docs``; a rebuild fills a new physical index and swaps the alias atomically.
+
+Ranking is the embedded backend's, computed from Elasticsearch's own scores: BM25 candidates
+(``multi_match`` over title and body), dense candidates (two ``knn`` clauses: the title vector
+and the nested chunk vectors, the filters applied inside the kNN), the exact dense score of every
+candidate (a second kNN restricted to the candidates), fusion and pseudo-feedback by
+:mod:`indexer.fusion`.  Elasticsearch's ``rrf`` retriever is offered for clusters licensed for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import numpy as np
+
+from indexer.fusion import Fused, hybrid, single
+from indexer.normalize import query_terms
+from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
+from kb.settings import ElasticsearchSettings, SearchSettings
+from models.errors import BackendUnavailableError, InvalidInputError
+
+log = logging.getLogger("firstline.elasticsearch")
+
+MAPPING_VERSION = 1
+HL_PRE, HL_POST = "\ue000", "\ue001"  # private-use markers, never in real text
+T = TypeVar("T")
+
+
+def mapping(dim: int) -> dict[str, Any]:
+    """The index mapping, versioned in ``_meta``."""
+    vector = {"type": "dense_vector", "dims": dim, "index": True, "similarity": "cosine",
+              "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100}}
+    return {
+        "dynamic": "strict",
+        "_meta": {"firstline_mapping_version": MAPPING_VERSION, "dim": dim},
+        "properties": {
+            "kind": {"type": "keyword"},
+            "category": {"type": "keyword"},
+            "status": {"type": "keyword"},
+            "created_at": {"type": "date"},
+            "title": {"type": "text", "analyzer": "english",
+                      "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}},
+            "body": {"type": "text", "analyzer": "english"},
+            "title_vector": vector,
+            "rep_vector": vector,
+            "chunks": {"type": "nested", "properties": {"vector": vector}},
+        },
+    }
+
+
+def _aware(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+
+
+class ElasticsearchBackend:
+    name = "elasticsearch"
+
+    def __init__(
+        self,
+        es: ElasticsearchSettings,
+        search: SearchSettings,
+        dim: int,
+        client: Any | None = None,
+    ) -> None:
+        self.es = es
+        self.settings = search
+        self.dim = dim
+        self._client = client
+        self._ready = False
+        self.alias = f"{es.index_prefix}-docs"
+
+    # -- connection ----------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                from elasticsearch import Elasticsearch
+            except ImportError as e:
+                raise BackendUnavailableError(
+                    "the Elasticsearch backend needs the 'elasticsearch' extra: "
+                    "pip install 'firstline[elasticsearch]'"
+                ) from e
+            auth: dict[str, Any] = {}
+            if self.es.api_key is not None:
+                auth["api_key"] = self.es.api_key.get_secret_value()
+            elif self.es.username:
+                password = self.es.password.get_secret_value() if self.es.password else ""
+                auth["basic_auth"] = (self.es.username, password)
+            self._client = Elasticsearch(
+                self.es.urls,
+                verify_certs=self.es.verify_certs,
+                ca_certs=self.es.ca_certs,
+                request_timeout=self.es.request_timeout,
+                max_retries=self.es.max_retries,
+                retry_on_status=(429, 502, 503, 504),
+                retry_on_timeout=True,
+                **auth,
+            )
+        return self._client
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request; an unreachable or failing cluster becomes BackendUnavailableError."""
+        from elasticsearch import ApiError, TransportError
+
+        try:
+            return fn()
+        except TransportError as e:  # connection refused, timeout, TLS ...
+            raise BackendUnavailableError(
+                f"Elasticsearch at {', '.join(self.es.urls)} is unreachable ({what}): "
+                f"{type(e).__name__}"
+            ) from e
+        except ApiError as e:
+            if e.status_code in (429, 500, 502, 503, 504):
+                raise BackendUnavailableError(
+                    f"Elasticsearch answered {e.status_code} ({what}): {_reason(e)}"
+                ) from e
+            raise InvalidInputError(f"Elasticsearch refused {what}: {_reason(e)}") from e
+
+    def _new_index_name(self) -> str:
+        return f"{self.alias}-v{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 10**9:09d}"
+
+    def _create_index(self, name: str, bulk_load: bool = False) -> None:
+        settings: dict[str, Any] = {
+            "number_of_shards": self.es.shards,
+            "number_of_replicas": 0 if bulk_load else self.es.replicas,
+        }
+        if bulk_load:
+            settings["refresh_interval"] = "-1"
+        self._call("create index", lambda: self.client.indices.create(
+            index=name, settings=settings, mappings=mapping(self.dim)))
+
+    def _physical(self) -> list[str]:
+        resp = self._call("read alias", lambda: self.client.indices.get_alias(
+            name=self.alias, ignore_unavailable=True))
+        return sorted(resp.body if hasattr(resp, "body") else resp)
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        exists = self._call("check alias", lambda: self.client.indices.exists_alias(
+            name=self.alias))
+        if not exists:
+            name = self._new_index_name()
+            self._create_index(name)
+            self._call("create alias", lambda: self.client.indices.put_alias(
+                index=name, name=self.alias))
+        else:
+            meta = self._call("read mapping", lambda: self.client.indices.get_mapping(
+                index=self.alias))
+            for index, body in dict(meta).items():
+                m = body["mappings"].get("_meta", {})
+                if m.get("dim") != self.dim:
+                    raise InvalidInputError(
+                        f"index {index} holds {m.get('dim')}-dim vectors but the encoder makes "
+                        f"{self.dim}: run `firstline reindex` after changing the model"
+                    )
+        self._ready = True
+
+    # -- writing -------------------------------------------------------------------------
+    def _source(self, d: IndexDoc) -> dict[str, Any]:
+        chunks = np.asarray(d.chunk_vectors, dtype=np.float32).reshape(-1, self.dim)
+        title = np.asarray(d.title_vector, dtype=np.float32).reshape(-1)
+        if title.shape[0] != self.dim:
+            raise ValueError(f"vector of {d.id} has {title.shape[0]} dims, index has {self.dim}")
+        if len(chunks) == 0:
+            chunks = title.reshape(1, -1)
+        return {
+            "kind": d.kind,
+            "category": d.category,
+            "status": d.status,
+            "created_at": _aware(d.created_at),
+            "title": d.title,
+            "body": d.body,
+            "title_vector": title.tolist(),
+            "rep_vector": chunks[0].tolist(),
+            "chunks": [{"vector": c.tolist()} for c in chunks],
+        }
+
+    def _bulk(self, index: str, actions: list[dict[str, Any]], refresh: bool) -> list[IndexFailure]:
+        from elasticsearch import helpers
+
+        failures: list[IndexFailure] = []
+
+        def run() -> None:
+            for ok, item in helpers.streaming_bulk(
+                self.client, actions, index=index, chunk_size=500, max_retries=self.es.max_retries,
+                initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True,
+                yield_ok=False,
+            ):
+                if not ok:
+                    op = next(iter(item.values()))
+                    if op.get("status") == 404 and "delete" in item:
+                        continue  # deleting what is not there is fine
+                    error = op.get("error")
+                    reason = error.get("reason", str(error)) if isinstance(error, dict) else error
+                    failures.append(IndexFailure(str(op.get("_id")), str(reason)))
+                    log.warning("document %s refused: %s", op.get("_id"), reason)
+            if refresh:
+                self.client.indices.refresh(index=index)
+
+        self._call("bulk write", run)
+        return failures
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
+        if not docs:
+            return []
+        self._ensure()
+        actions = [{"_op_type": "index", "_id": d.id, "_source": self._source(d)} for d in docs]
+        # One refresh per batch, not per document: new documents become searchable together.
+        return self._bulk(self.alias, actions, refresh=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._ensure()
+            self._bulk(self.alias, [{"_op_type": "delete", "_id": i} for i in ids], refresh=True)
+
+    # -- reading -------------------------------------------------------------------------
+    def _filter(self, f: Filters | None) -> dict[str, Any]:
+        must: list[dict[str, Any]] = []
+        must_not: list[dict[str, Any]] = []
+        if f is not None:
+            for field, values in (("kind", f.kinds), ("category", f.categories),
+                                  ("status", f.statuses)):
+                if values:
+                    must.append({"terms": {field: list(values)}})
+            if f.date_from or f.date_to:
+                rng: dict[str, str] = {}
+                if f.date_from:
+                    rng["gte"] = _aware(f.date_from) or ""
+                if f.date_to:
+                    rng["lte"] = _aware(f.date_to) or ""
+                must.append({"range": {"created_at": rng}})
+            if f.exclude_ids:
+                must_not.append({"ids": {"values": list(f.exclude_ids)}})
+        return {"bool": {"filter": must, "must_not": must_not}}
+
+    def count(self, filters: Filters | None = None) -> int:
+        self._ensure()
+        resp = self._call("count", lambda: self.client.count(
+            index=self.alias, query=self._filter(filters)))
+        return int(resp["count"])
+
+    def ids(self) -> set[str]:
+        from elasticsearch import helpers
+
+        self._ensure()
+        return self._call("scan", lambda: {
+            h["_id"] for h in helpers.scan(self.client, index=self.alias, _source=False,
+                                           query={"query": {"match_all": {}}})
+        })
+
+    def _lexical_query(self, text: str, f: Filters) -> dict[str, Any] | None:
+        terms = query_terms(text)
+        if not terms:
+            return None
+        q = self._filter(f)
+        q["bool"]["must"] = [{"multi_match": {
+            "query": terms, "type": "most_fields",
+            "fields": [f"title^{self.settings.title_boost}", "body"],
+        }}]
+        return q
+
+    def _knn(self, vector: np.ndarray, k: int, filt: dict[str, Any],
+             candidates: int) -> list[dict[str, Any]]:
+        w = self.settings.title_vector_weight
+        q = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
+        base = {"query_vector": q, "k": k, "num_candidates": max(candidates, k), "filter": filt}
+        return [{"field": "title_vector", "boost": w, **base},
+                {"field": "chunks.vector", "boost": 1 - w, **base}]
+
+    def _exact_dense(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
+        """Exact dense scores of the given documents: kNN restricted to exactly them."""
+        if not ids:
+            return {}
+        n = len(ids)
+        resp = self._call("score candidates", lambda: self.client.search(
+            index=self.alias, knn=self._knn(vector, n, {"ids": {"values": ids}}, n), size=n,
+            source=False))
+        # cosine similarity scores are (1 + cos) / 2 and the two boosts sum to 1
+        return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
+
+    def _similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
+        got = self._call("read vector", lambda: self.client.search(
+            index=self.alias, query={"ids": {"values": [doc_id]}}, source=["rep_vector"], size=1))
+        hits = got["hits"]["hits"]
+        if not hits:
+            return {}
+        ref = hits[0]["_source"]["rep_vector"]
+        n = len(ids)
+        resp = self._call("feedback", lambda: self.client.search(
+            index=self.alias, size=n, source=False,
+            knn={"field": "rep_vector", "query_vector": ref, "k": n, "num_candidates": n,
+                 "filter": {"ids": {"values": list(ids)}}}))
+        return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        self._ensure()
+        s = self.settings
+        n = max(s.candidates, request.k)
+        filt = self._filter(request.filters)
+        lexical_q = (self._lexical_query(request.text, request.filters)
+                     if request.mode in ("hybrid", "lexical") else None)
+        if request.vector is not None and not np.any(request.vector):
+            request.vector = None  # a zero vector has no direction: cosine is undefined
+        use_dense = request.mode in ("hybrid", "dense") and request.vector is not None
+        searches: list[dict[str, Any]] = []
+        if lexical_q is not None:
+            searches += [{"index": self.alias}, {"query": lexical_q, "size": n, "_source": False}]
+        if use_dense:
+            assert request.vector is not None
+            searches += [{"index": self.alias}, {
+                "knn": self._knn(request.vector, n, filt, max(self.es.num_candidates, n)),
+                "size": n, "_source": False}]
+        lexical: list[tuple[str, float]] = []
+        dense: list[tuple[str, float]] = []
+        if searches:
+            resp = self._call("search", lambda: self.client.msearch(searches=searches))
+            responses = list(resp["responses"])
+            for r in responses:
+                if "error" in r:
+                    raise InvalidInputError(f"Elasticsearch refused the search: {r['error']}")
+            if lexical_q is not None:
+                lexical = [(h["_id"], h["_score"]) for h in responses.pop(0)["hits"]["hits"]]
+            if use_dense:
+                dense = [(h["_id"], 2.0 * h["_score"] - 1.0)
+                         for h in responses.pop(0)["hits"]["hits"]]
+        if request.mode == "lexical":
+            fused = single(lexical, lexical=True)
+        elif request.mode == "dense":
+            fused = single(dense, lexical=False)
+        elif self.es.fusion == "rrf" and use_dense and lexical_q is not None:
+            fused = self._rrf(request, lexical_q, filt, lexical, dense, n)
+        else:
+            union = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]))
+            vec = request.vector
+            fused = hybrid(
+                lexical, dense,
+                self._exact_dense(vec, union) if vec is not None else {},
+                dense_weight=s.dense_weight if vec is not None else 0.0,
+                feedback_weight=s.feedback_weight,
+                feedback=self._similarity_to if vec is not None else None,
+            )
+        return self._hits(fused[: request.k], request.text)
+
+    def _rrf(self, request: SearchRequest, lexical_q: dict[str, Any], filt: dict[str, Any],
+             lexical: list[tuple[str, float]], dense: list[tuple[str, float]],
+             n: int) -> list[Fused]:
+        """Elasticsearch's rrf retriever (licensed clusters); ranks kept for the 'why'."""
+        assert request.vector is not None
+        knn = self._knn(request.vector, n, filt, max(self.es.num_candidates, n))
+        retrievers = [{"standard": {"query": lexical_q}}] + [
+            {"knn": {key: v for key, v in k.items() if key != "boost"}} for k in knn
+        ]
+        resp = self._call("rrf search", lambda: self.client.search(
+            index=self.alias, size=request.k, source=False,
+            retriever={"rrf": {"retrievers": retrievers, "rank_window_size": n,
+                               "rank_constant": 60}}))
+        lex_rank = {d: (i, sc) for i, (d, sc) in enumerate(lexical, start=1)}
+        den_rank = {d: (i, sc) for i, (d, sc) in enumerate(dense, start=1)}
+        return [
+            Fused(h["_id"], h["_score"],
+                  lex_rank.get(h["_id"], (None, None))[0], den_rank.get(h["_id"], (None, None))[0],
+                  lex_rank.get(h["_id"], (None, None))[1], den_rank.get(h["_id"], (None, None))[1])
+            for h in resp["hits"]["hits"]
+        ]
+
+    def _hits(self, top: list[Fused], text: str) -> list[Hit]:
+        if not top:
+            return []
+        ids = [f.id for f in top]
+        chars = self.settings.snippet_chars
+        highlight: dict[str, Any] = {
+            "pre_tags": [HL_PRE], "post_tags": [HL_POST],
+            "fields": {"body": {"fragment_size": chars, "number_of_fragments": 1,
+                                "no_match_size": chars}},
+        }
+        terms = query_terms(text)
+        if terms:
+            highlight["highlight_query"] = {"multi_match": {"query": terms,
+                                                            "fields": ["title", "body"]}}
+        resp = self._call("fetch results", lambda: self.client.search(
+            index=self.alias, query={"ids": {"values": ids}}, size=len(ids),
+            source=["kind", "title", "category", "status", "created_at"], highlight=highlight))
+        found = {h["_id"]: h for h in resp["hits"]["hits"]}
+        hits = []
+        for f in top:
+            h = found.get(f.id)
+            if h is None:
+                continue
+            src = h.get("_source", {})
+            fragment = (h.get("highlight", {}).get("body") or [""])[0]
+            snippet, ranges = _unmark(fragment)
+            created = src.get("created_at")
+            hits.append(Hit(
+                id=f.id, score=f.score, kind=src.get("kind", ""), title=src.get("title", ""),
+                category=src.get("category"), status=src.get("status"),
+                created_at=datetime.fromisoformat(created) if created else None,
+                lexical_rank=f.lexical_rank, dense_rank=f.dense_rank,
+                lexical_score=f.lexical_score, dense_score=f.dense_score,
+                snippet=snippet, highlights=[list(r) for r in ranges],
+            ))
+        return hits
+
+    # -- rebuild and lifecycle -----------------------------------------------------------
+    def begin_rebuild(self) -> _Rebuild:
+        self._ensure()
+        name = self._new_index_name()
+        self._create_index(name, bulk_load=True)
+        return _Rebuild(self, name)
+
+    def _swap_to(self, name: str) -> None:
+        old = self._physical()
+        self._call("prepare index", lambda: self.client.indices.put_settings(
+            index=name, settings={"index": {"refresh_interval": None,
+                                            "number_of_replicas": self.es.replicas}}))
+        self._call("refresh", lambda: self.client.indices.refresh(index=name))
+        actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in old]
+        actions.append({"add": {"index": name, "alias": self.alias}})
+        self._call("swap alias", lambda: self.client.indices.update_aliases(actions=actions))
+        for i in old:
+            if i != name:
+                self._call("drop old index", lambda i=i: self.client.indices.delete(index=i))
+
+    def drop(self) -> None:
+        """Delete every physical index behind the alias (tests, temporary eval indices)."""
+        for i in self._physical():
+            self._call("drop index", lambda i=i: self.client.indices.delete(index=i))
+        self._ready = False
+
+    def describe(self) -> dict[str, Any]:
+        info = self._call("cluster info", lambda: self.client.info())
+        self._ensure()
+        return {
+            "backend": self.name,
+            "cluster": info["cluster_name"],
+            "version": info["version"]["number"],
+            "alias": self.alias,
+            "indices": self._physical(),
+            "documents": self.count(),
+            "fusion": self.es.fusion,
+        }
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._ready = False
+
+
+class _Rebuild:
+    def __init__(self, backend: ElasticsearchBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
+        actions = [{"_op_type": "index", "_id": d.id, "_source": self.backend._source(d)}
+                   for d in docs]
+        return self.backend._bulk(self.name, actions, refresh=False)
+
+    def commit(self) -> None:
+        self.backend._swap_to(self.name)
+
+    def abort(self) -> None:
+        b = self.backend
+        b._call("drop new index", lambda: b.client.indices.delete(
+            index=self.name, ignore_unavailable=True))
+
+
+def _reason(e: Exception) -> str:
+    info = getattr(e, "info", None) or getattr(e, "body", None)
+    if isinstance(info, dict):
+        err = info.get("error", info)
+        if isinstance(err, dict):
+            root = (err.get("root_cause") or [err])[0]
+            return str(root.get("reason") or root.get("type") or err)
+        return str(err)
+    return str(e)
+
+
+def _unmark(fragment: str) -> tuple[str, list[tuple[int, int]]]:
+    """Remove highlight markers; return the plain text and the highlighted ranges."""
+    out: list[str] = []
+    ranges: list[tuple[int, int]] = []
+    pos, start = 0, None
+    for ch in fragment:
+        if ch == HL_PRE:
+            start = pos
+        elif ch == HL_POST:
+            if start is not None:
+                ranges.append((start, pos))
+            start = None
+        else:
+            out.append(ch)
+            pos += 1
+    return "".join(out), ranges

@@ -1,0 +1,119 @@
+"""The Elasticsearch backend runs the same contract, plus what is specific to it.
+
+Without ES_URL these tests run against the noida-db emulator of the Elasticsearch 8.15 REST API,
+started by the session fixture ``es_url``; with ES_URL they run against that cluster.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.backends.elastic import ElasticsearchBackend, _unmark
+from indexer.types import Filters
+from kb.settings import SearchSettings
+from models.errors import BackendUnavailableError, InvalidInputError
+from tests.conftest import es_settings
+from tests.indexer.contract import ENC, BackendContract, corpus, req
+
+pytestmark = pytest.mark.elasticsearch
+
+
+@pytest.fixture
+def make_backend(es_url: str):  # noqa: ANN201
+    made: list[ElasticsearchBackend] = []
+
+    def make(**settings: object) -> ElasticsearchBackend:
+        b = ElasticsearchBackend(es_settings(es_url), SearchSettings(**settings), dim=ENC.dim)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        try:
+            b.drop()
+        finally:
+            b.close()
+
+
+class TestElasticsearchContract(BackendContract):
+    pass
+
+
+def test_alias_points_at_one_versioned_index(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    b.upsert(corpus())
+    before = b.describe()["indices"]
+    assert len(before) == 1 and before[0].startswith(f"{b.alias}-v")
+    target = b.begin_rebuild()
+    target.upsert(corpus())
+    target.commit()
+    after = b.describe()["indices"]
+    assert len(after) == 1 and after != before
+    assert not b.client.indices.exists(index=before[0])
+
+
+def test_rejected_document_is_reported_and_the_rest_written(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    docs = corpus()
+    docs[1].title_vector = docs[1].title_vector * 0  # cosine is undefined for a zero vector
+    failures = b.upsert(docs)
+    assert [f.id for f in failures] == [docs[1].id]
+    assert b.count() == len(docs) - 1
+
+
+def test_unreachable_cluster_is_backend_unavailable() -> None:
+    from kb.settings import ElasticsearchSettings
+
+    b = ElasticsearchBackend(
+        ElasticsearchSettings(urls=["http://127.0.0.1:1"], request_timeout=1, max_retries=0),
+        SearchSettings(), dim=ENC.dim,
+    )
+    with pytest.raises(BackendUnavailableError, match="unreachable"):
+        b.count()
+    with pytest.raises(BackendUnavailableError):
+        b.upsert(corpus())
+
+
+def test_model_change_asks_for_reindex(make_backend, es_url) -> None:  # noqa: ANN001
+    b = make_backend()
+    b.upsert(corpus())
+    other = ElasticsearchBackend(b.es, SearchSettings(), dim=ENC.dim + 1)
+    with pytest.raises(InvalidInputError, match="reindex"):
+        other.count()
+
+
+def test_exact_dense_scores_match_the_embedded_formula(make_backend) -> None:  # noqa: ANN001
+    import numpy as np
+
+    b = make_backend()
+    docs = corpus()
+    b.upsert(docs)
+    q = req("outlook calendar")
+    got = b._exact_dense(q.vector, [d.id for d in docs])
+    for d in docs:
+        expected = 0.3 * float(d.title_vector @ q.vector) + 0.7 * float(
+            np.max(d.chunk_vectors @ q.vector))
+        assert got[d.id] == pytest.approx(expected, abs=1e-4)
+
+
+def test_rrf_option_ranks_with_the_clusters_retriever(make_backend, es_url) -> None:  # noqa: ANN001
+    b = make_backend()
+    b.upsert(corpus())
+    b.es = b.es.model_copy(update={"fusion": "rrf"})
+    hits = b.search(req("reset forgotten password", k=3))
+    assert hits[0].id == "article:1"
+    assert hits[0].lexical_rank == 1 and hits[0].dense_rank is not None
+
+
+def test_filters_apply_inside_knn(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    b.upsert(corpus())
+    hits = b.search(req("password", mode="dense", k=10, kinds=["article"]))
+    assert len(hits) == 3 and {h.kind for h in hits} == {"article"}
+    assert b.count(Filters(kinds=["article"], categories=["VPN"])) == 1
+
+
+def test_highlight_markers_are_turned_into_ranges() -> None:
+    text, ranges = _unmark("open \ue000tray\ue001 2 and \ue000paper\ue001")
+    assert text == "open tray 2 and paper"
+    assert [text[s:e] for s, e in ranges] == ["tray", "paper"]
