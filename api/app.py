@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,8 +47,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Firstline(settings)
-        # Load the model and open the index now, so the first search is not the slow one.
-        await run_in_threadpool(app.state.service.warmup)
+        # Load the model and open the index now, so the first search is not the slow one;
+        # a search engine that is down at start-up is reported by /health, not fatal.
+        try:
+            await run_in_threadpool(app.state.service.warmup)
+        except FirstlineError as e:
+            logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
         try:
             yield
         finally:
@@ -66,12 +71,9 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
 
     @app.get("/health", tags=["system"])
     async def health(service: Service) -> JSONResponse:
-        """Backend, counts and model; 503 with the failing part when something is down."""
-        try:
-            body = await run_in_threadpool(service.health)
-        except FirstlineError as e:
-            return JSONResponse({"status": "unavailable", "error": str(e)}, status_code=503)
-        return JSONResponse(body)
+        """Database, model and index status with counts; 503 naming the part that is down."""
+        body = await run_in_threadpool(service.health)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     def _search(service: Firstline, body: SearchIn) -> SearchOut:
         start = time.perf_counter()

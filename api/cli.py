@@ -259,15 +259,27 @@ def demo(
 def eval_retrieval(
     docs: Annotated[Path, typer.Argument(help="JSONL with id, title, body.")],
     queries: Annotated[Path, typer.Argument(help="JSONL with query, relevant (id or list).")],
-    backend: Annotated[str | None, typer.Option(help="Search backend (default: settings).")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="embedded or elasticsearch (default: settings).")
+    ] = None,
+    es_url: Annotated[
+        list[str] | None, typer.Option("--es-url", help="Elasticsearch URL (repeatable).")
+    ] = None,
     run: Annotated[Path | None, typer.Option(help="Write each query's top-100 ids here.")] = None,
 ) -> None:
-    """Build a temporary index of DOCS and print IR metrics for QUERIES as one JSON object."""
+    """Build a temporary index of DOCS and print IR metrics for QUERIES as one JSON object.
+
+    The temporary index (a folder, or an Elasticsearch index) is removed afterwards.
+    """
     from indexer.evaluation import evaluate_retrieval
 
     s = get_settings().model_copy(deep=True)
     if backend:
+        if backend not in ("embedded", "elasticsearch"):
+            raise FirstlineError(f"--backend {backend!r}: use embedded or elasticsearch")
         s.search.backend = backend  # type: ignore[assignment]
+    if es_url:
+        s.elasticsearch.urls = list(es_url)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
     ) as p:

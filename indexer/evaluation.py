@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def evaluate_retrieval(
         s.data_dir = Path(tmp)
         s.database.url = None
         s.search.index_dir = None
+        s.elasticsearch.index_prefix = f"firstline-eval-{uuid.uuid4().hex[:10]}"
         service = Firstline(s)
         try:
             total = service.ingestor.count_rows(docs)
@@ -149,6 +151,9 @@ def evaluate_retrieval(
                 if out:
                     out.close()
         finally:
+            drop = getattr(service.backend, "drop", None)
+            if drop is not None and settings.search.backend != "embedded":
+                drop()  # the temporary index on a server goes too
             service.close()
     result = metrics(runs)
     result["backend"] = settings.search.backend

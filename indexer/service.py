@@ -17,7 +17,7 @@ from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
 from kb.settings import Settings
 from models.encoder import Encoder, get_encoder
-from models.errors import InvalidInputError, NotFoundError
+from models.errors import FirstlineError, InvalidInputError, NotFoundError
 
 
 class Firstline:
@@ -189,18 +189,28 @@ class Firstline:
             }
 
     def health(self) -> dict[str, Any]:
-        """What runs and what is stored; raises only for what is down."""
-        counts = self.counts()
-        backend = self.backend
-        describe = getattr(backend, "describe", None)
-        index = describe() if describe else {"backend": backend.name}
-        return {
-            "status": "ok",
-            "database": {"url": _redact(self.settings.database_url), **counts},
-            "index": {**index, "pending": self.ingestor.pending_count()},
-            "model": {"kind": self.settings.model.kind, "name": self.encoder.name,
-                      "dim": self.encoder.dim},
-        }
+        """Each part's status; ``status`` is "ok" only when every part is up."""
+        parts: dict[str, dict[str, Any]] = {}
+
+        def check(name: str, fn: Any) -> None:
+            try:
+                parts[name] = {"status": "ok", **fn()}
+            except FirstlineError as e:
+                parts[name] = {"status": "down", "error": str(e)}
+
+        check("database", lambda: {"url": _redact(self.settings.database_url), **self.counts()})
+        check("model", lambda: {"kind": self.settings.model.kind, "name": self.encoder.name,
+                                "dim": self.encoder.dim})
+        if parts["model"]["status"] == "ok":
+            backend = self.backend
+            describe = getattr(backend, "describe", None)
+            check("index", lambda: describe() if describe else {"backend": backend.name})
+        else:
+            parts["index"] = {"status": "down", "error": "needs the model to open"}
+        if parts["database"]["status"] == "ok" and "index" in parts:
+            parts["index"]["pending"] = self.ingestor.pending_count()
+        ok = all(p["status"] == "ok" for p in parts.values())
+        return {"status": "ok" if ok else "degraded", **parts}
 
     def close(self) -> None:
         if self._backend is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -91,7 +92,7 @@ def postgres_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -99,50 +100,70 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real cluster from ES_URL, or the noida-db emulator started for this session."""
+def noida_exe() -> str | None:
     import shutil
-    import subprocess
+
+    exe = shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
+    return exe if Path(exe).exists() else None
+
+
+def start_noida(data_dir: Path, port: int, timeout: float = 30) -> subprocess.Popen:
+    """Start the noida-db Elasticsearch emulator and wait until it answers."""
     import time
 
     import httpx
 
-    if os.environ.get("ES_URL"):
-        yield os.environ["ES_URL"]
-        return
-    exe = shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
-    if not Path(exe).exists():
+    exe = noida_exe()
+    if exe is None:
         unavailable("no ES_URL and no noida-db emulator installed (pip install noida-db)")
-    port = _free_port()
-    data = tmp_path_factory.mktemp("noida")
-    log = open(data / "noida.log", "wb")  # noqa: SIM115
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "noida.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
-        [exe, "start", "--data-dir", str(data / "db"), "--host", "127.0.0.1",
+        [exe, "start", "--data-dir", str(data_dir / "db"), "--host", "127.0.0.1",
          "--only", "elasticsearch", "--elasticsearch-port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
-                break
+                return proc
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            unavailable(f"the noida-db emulator did not start: {(data / 'noida.log').read_text()}")
+            unavailable(f"the noida-db emulator did not start: {(data_dir / 'noida.log').read_text()}")
         time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session`` and everything it spawned."""
+    import signal
+
     try:
-        yield url
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real cluster from ES_URL, or the noida-db emulator started for this session."""
+    if os.environ.get("ES_URL"):
+        yield os.environ["ES_URL"]
+        return
+    port = free_port()
+    proc = start_noida(tmp_path_factory.mktemp("noida"), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_process(proc)
 
 
 def es_settings(url: str, prefix: str | None = None) -> ElasticsearchSettings:

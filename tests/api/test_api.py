@@ -277,7 +277,7 @@ def test_health_reports_backend_counts_and_model(loaded: TestClient) -> None:
     assert h["index"]["backend"] == "embedded"
     assert h["index"]["documents"] == 5
     assert h["index"]["pending"] == 0
-    assert h["model"] == {"kind": "hashing", "name": "hashing-384", "dim": 384}
+    assert h["model"] == {"status": "ok", "kind": "hashing", "name": "hashing-384", "dim": 384}
 
 
 def test_openapi_lists_the_routes(client: TestClient) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,15 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
 from indexer.service import Firstline
-from tests.conftest import DEMO, make_settings
+from tests.conftest import DEMO, free_port, make_settings
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
     svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
     svc.close()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -70,7 +63,7 @@ def test_search_shows_results_with_highlights(monkeypatch, api_url) -> None:  # 
 
 
 def test_api_down_is_a_message_not_a_traceback(monkeypatch) -> None:  # noqa: ANN001
-    at = _app(monkeypatch, f"http://127.0.0.1:{_free_port()}")
+    at = _app(monkeypatch, f"http://127.0.0.1:{free_port()}")
     assert not at.exception
     assert any("cannot be reached" in e.value for e in at.sidebar.error)
     at.text_input[0].input("vpn")
