@@ -29,9 +29,7 @@ from indexer.types import Filters
 from kb.settings import Settings, get_settings
 from models.errors import FirstlineError, InvalidInputError
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (404, 413, 422, 503)
-}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (404, 413, 422, 503)}
 
 
 def _service(request: Request) -> Firstline:

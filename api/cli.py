@@ -26,7 +26,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-eval_app = typer.Typer(help="Evaluate retrieval quality (stable JSON output).", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate retrieval quality (stable JSON output).", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 
 out = Console()
@@ -60,10 +62,16 @@ def ingest(
     kind: Annotated[str, typer.Option(help="What the rows are: ticket or article.")] = "ticket",
     map_: Annotated[
         list[str] | None,
-        typer.Option("--map", help="FIELD=COLUMN, e.g. --map title='Short description'. Repeatable."),
+        typer.Option(
+            "--map", help="FIELD=COLUMN, e.g. --map title='Short description'. Repeatable."
+        ),
     ] = None,
-    source: Annotated[str, typer.Option(help="Name of the system the export comes from; "
-                                        "ids are unique within a source.")] = "default",
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Name of the system the export comes from; ids are unique within a source."
+        ),
+    ] = "default",
     encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -142,7 +150,9 @@ def search(
     if mode not in ("hybrid", "lexical", "dense"):
         raise FirstlineError(f"--mode {mode!r}: use hybrid, lexical or dense")
     filters = Filters(
-        kinds=kind, categories=category, date_from=_parse_date(date_from, "from"),
+        kinds=kind,
+        categories=category,
+        date_from=_parse_date(date_from, "from"),
         date_to=_parse_date(date_to, "to"),
     )
     service = _service()
@@ -247,7 +257,9 @@ def serve(
 def demo(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     ui_port: Annotated[int, typer.Option(help="Console port.")] = 8501,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only ingest the demo data.")] = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Only ingest the demo data.")
+    ] = False,
 ) -> None:
     """Ingest the bundled demo data, then serve the API and the console."""
     from api.demo import run_demo

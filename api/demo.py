@@ -63,9 +63,21 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
     thread.start()
     env = {**os.environ, "FIRSTLINE_API_URL": api_url}
     ui = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.port", str(ui_port),
-         "--server.address", settings.api.host, "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(UI_APP),
+            "--server.port",
+            str(ui_port),
+            "--server.address",
+            settings.api.host,
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )

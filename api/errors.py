@@ -29,7 +29,9 @@ STATUS: list[tuple[type[FirstlineError], int, str]] = [
 ]
 
 
-def error_response(status: int, kind: str, message: str, details: list | None = None) -> JSONResponse:
+def error_response(
+    status: int, kind: str, message: str, details: list | None = None
+) -> JSONResponse:
     body: dict = {"type": kind, "message": message}
     if details:
         body["details"] = details
@@ -112,9 +114,16 @@ class BodySizeLimit:
         resp = error_response(
             413, "too_large", f"request body is larger than {self.max_bytes} bytes"
         )
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(resp.body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(resp.body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": resp.body})
 
 

@@ -30,13 +30,22 @@ def build(src: Path, out: Path) -> tuple[int, int]:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "docs.jsonl", "w", encoding="utf-8") as fh:
         for bug_id, r in bugs.items():
-            fh.write(json.dumps({"id": bug_id, "title": r["Summary"],
-                                 "body": r["Description"]}) + "\n")
+            fh.write(
+                json.dumps({"id": bug_id, "title": r["Summary"], "body": r["Description"]}) + "\n"
+            )
     with open(out / "queries.jsonl", "w", encoding="utf-8") as fh:
         for old, new in sorted(pairs, key=lambda p: int(p[1])):
             q = bugs[new]
-            fh.write(json.dumps({"query": f"{q['Summary']}\n{q['Description']}",
-                                 "relevant": [old], "exclude": [new]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "query": f"{q['Summary']}\n{q['Description']}",
+                        "relevant": [old],
+                        "exclude": [new],
+                    }
+                )
+                + "\n"
+            )
     return len(bugs), len(pairs)
 
 

@@ -61,12 +61,15 @@ def real_texts(limit: int) -> list[dict[str, str]]:
     path = SHARED / "itsm_assignment" / "tickets.csv.gz"
     if not path.exists():
         rng = random.Random(1)
-        return [{"Short description": synthetic_text(rng, 8), "Description": synthetic_text(rng, 40)}
-                for _ in range(limit)]
+        return [
+            {"Short description": synthetic_text(rng, 8), "Description": synthetic_text(rng, 40)}
+            for _ in range(limit)
+        ]
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
         rows = list(csv.DictReader(fh))[:limit]
-    return [{"Short description": r["Short description"], "Description": r["Description"]}
-            for r in rows]
+    return [
+        {"Short description": r["Short description"], "Description": r["Description"]} for r in rows
+    ]
 
 
 def bench_ingest(rows: int) -> dict:
@@ -123,12 +126,18 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
         for i in range(size):
             v = centers[i % 200] + 0.6 * nrng.normal(size=dim).astype(np.float32)
             v /= np.linalg.norm(v)
-            batch.append(IndexDoc(
-                id=f"ticket:{i}", kind="ticket" if i % 4 else "article",
-                title=synthetic_text(rng, 8), body=synthetic_text(rng, 40), title_vector=v,
-                chunk_vectors=v.reshape(1, -1),
-                category=f"cat{i % 12}", status="resolved",
-            ))
+            batch.append(
+                IndexDoc(
+                    id=f"ticket:{i}",
+                    kind="ticket" if i % 4 else "article",
+                    title=synthetic_text(rng, 8),
+                    body=synthetic_text(rng, 40),
+                    title_vector=v,
+                    chunk_vectors=v.reshape(1, -1),
+                    category=f"cat{i % 12}",
+                    status="resolved",
+                )
+            )
             if len(batch) == 5000:
                 backend.upsert(batch)
                 batch = []
@@ -143,8 +152,11 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
         backend.search(SearchRequest(text=qs[0][0], vector=qs[0][1], k=10))
         first = time.perf_counter() - t
         store = backend.version.vectors
-        runs = [("hybrid", settings.ann_threshold), ("lexical", settings.ann_threshold),
-                ("dense", settings.ann_threshold)]
+        runs = [
+            ("hybrid", settings.ann_threshold),
+            ("lexical", settings.ann_threshold),
+            ("dense", settings.ann_threshold),
+        ]
         if size >= settings.ann_threshold:  # the exact scan too, to show what HNSW buys
             runs += [("dense", 10**12), ("hybrid", 10**12)]
         for mode, threshold in runs:
@@ -154,14 +166,18 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
                 t = time.perf_counter()
                 backend.search(SearchRequest(text=text, vector=vec, k=10, mode=mode))
                 lat.append((time.perf_counter() - t) * 1000)
-            results.append({
-                "docs": size, "mode": mode,
-                "dense": "faiss-hnsw" if size >= threshold else "exact",
-                "p50_ms": round(float(np.percentile(lat, 50)), 2),
-                "p99_ms": round(float(np.percentile(lat, 99)), 2),
-                "index_s": round(build, 1), "first_search_s": round(first, 2),
-                "rss_mb": round(rss_mb()),
-            })
+            results.append(
+                {
+                    "docs": size,
+                    "mode": mode,
+                    "dense": "faiss-hnsw" if size >= threshold else "exact",
+                    "p50_ms": round(float(np.percentile(lat, 50)), 2),
+                    "p99_ms": round(float(np.percentile(lat, 99)), 2),
+                    "index_s": round(build, 1),
+                    "first_search_s": round(first, 2),
+                    "rss_mb": round(rss_mb()),
+                }
+            )
         backend.close()
     return results
 
@@ -176,8 +192,10 @@ def bench_query_encoding(n: int = 200) -> dict:
         t = time.perf_counter()
         enc.encode([q])
         lat.append((time.perf_counter() - t) * 1000)
-    return {"p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+    return {
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+    }
 
 
 def main() -> None:
@@ -189,8 +207,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = ap.parse_args()
     only = set(args.only or ["ingest", "search", "encode"])
-    report: dict = {"machine": f"{platform.processor() or platform.machine()}, "
-                    f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"}
+    report: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    }
     if "ingest" in only:
         report["ingest"] = bench_ingest(args.ingest_rows)
         print("ingest", report["ingest"], flush=True)
@@ -207,8 +227,10 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print("\n| docs | mode | dense search | p50 ms | p99 ms | RSS MB |\n|---|---|---|---|---|---|")
     for r in report.get("search", []):
-        print(f"| {r['docs']:,} | {r['mode']} | {r['dense']} | {r['p50_ms']} | {r['p99_ms']} "
-              f"| {r['rss_mb']} |")
+        print(
+            f"| {r['docs']:,} | {r['mode']} | {r['dense']} | {r['p50_ms']} | {r['p99_ms']} "
+            f"| {r['rss_mb']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,11 @@ def load_queries(path: Path) -> list[dict[str, Any]]:
             if not relevant:
                 raise InvalidInputError(f"{path.name} line {n}: needs 'relevant' (an id or a list)")
             queries.append(
-                {"query": str(obj["query"]), "relevant": relevant, "exclude": _ids(obj.get("exclude"))}
+                {
+                    "query": str(obj["query"]),
+                    "relevant": relevant,
+                    "exclude": _ids(obj.get("exclude")),
+                }
             )
     if not queries:
         raise InvalidInputError(f"{path.name}: no queries")
@@ -123,7 +127,10 @@ def evaluate_retrieval(
                     progress("indexing", done, total)
 
             report = service.ingest_file(
-                docs, kind="article", mapping={"external_id": "id"}, source="eval",
+                docs,
+                kind="article",
+                mapping={"external_id": "id"},
+                source="eval",
                 progress=on_docs,
             )
             if report.skipped:
@@ -137,9 +144,7 @@ def evaluate_retrieval(
             try:
                 for i, q in enumerate(queries, start=1):
                     exclude = [*q["exclude"]]
-                    hits = service.search(
-                        q["query"], k=DEPTH + len(exclude), filters=Filters()
-                    )
+                    hits = service.search(q["query"], k=DEPTH + len(exclude), filters=Filters())
                     ranking = [h["external_id"] for h in hits if h["external_id"] not in exclude]
                     ranking = ranking[:DEPTH]
                     runs.append((ranking, set(q["relevant"])))

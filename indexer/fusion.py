@@ -78,7 +78,13 @@ def hybrid(
 def single(ranking: Sequence[tuple[str, float]], lexical: bool) -> list[Fused]:
     """One ranker's list as results (lexical-only or dense-only mode)."""
     return [
-        Fused(d, s, i if lexical else None, None if lexical else i,
-              s if lexical else None, None if lexical else s)
+        Fused(
+            d,
+            s,
+            i if lexical else None,
+            None if lexical else i,
+            s if lexical else None,
+            None if lexical else s,
+        )
         for i, (d, s) in enumerate(ranking, start=1)
     ]

@@ -18,13 +18,39 @@ from typing import Any
 from models.errors import InvalidInputError
 
 TICKET_FIELDS: dict[str, list[str]] = {
-    "external_id": ["id", "number", "ticket id", "ticket number", "issue id", "key", "external id",
-                    "incident id", "case number", "sys id"],
+    "external_id": [
+        "id",
+        "number",
+        "ticket id",
+        "ticket number",
+        "issue id",
+        "key",
+        "external id",
+        "incident id",
+        "case number",
+        "sys id",
+    ],
     "title": ["title", "short description", "summary", "subject", "question", "name"],
-    "description": ["description", "body", "details", "document", "text", "problem",
-                    "content", "comments"],
-    "resolution": ["resolution", "resolution notes", "close notes", "closure notes", "solution",
-                   "fix", "answer", "work notes resolution"],
+    "description": [
+        "description",
+        "body",
+        "details",
+        "document",
+        "text",
+        "problem",
+        "content",
+        "comments",
+    ],
+    "resolution": [
+        "resolution",
+        "resolution notes",
+        "close notes",
+        "closure notes",
+        "solution",
+        "fix",
+        "answer",
+        "work notes resolution",
+    ],
     "category": ["category", "topic group", "topic", "queue", "component", "product"],
     "assignment_group": ["assignment group", "group", "assigned group", "team", "assignee group"],
     "type": ["type", "ticket type", "issue type", "request type"],
@@ -34,16 +60,31 @@ TICKET_FIELDS: dict[str, list[str]] = {
     "status": ["status", "state"],
     "tags": ["tags", "labels", "keywords"],
     "caller": ["caller", "caller id", "requester", "reporter", "opened by", "customer"],
-    "opened_at": ["opened at", "opened", "created", "created at", "creation date", "date",
-                  "sys created on"],
+    "opened_at": [
+        "opened at",
+        "opened",
+        "created",
+        "created at",
+        "creation date",
+        "date",
+        "sys created on",
+    ],
     "resolved_at": ["resolved at", "resolved", "closed at", "closed", "resolution date"],
 }
 
 ARTICLE_FIELDS: dict[str, list[str]] = {
     "external_id": ["id", "number", "article id", "kb number", "key", "external id", "slug"],
     "title": ["title", "short description", "subject", "question", "name", "heading"],
-    "body": ["body", "text", "content", "answer", "article body", "document", "description",
-             "html"],
+    "body": [
+        "body",
+        "text",
+        "content",
+        "answer",
+        "article body",
+        "document",
+        "description",
+        "html",
+    ],
     "category": ["category", "topic group", "topic", "section", "kb category"],
     "tags": ["tags", "labels", "keywords", "guides"],
     "status": ["status", "state", "workflow state"],
@@ -55,9 +96,18 @@ FIELDS = {"ticket": TICKET_FIELDS, "article": ARTICLE_FIELDS}
 TEXT_FIELD = {"ticket": "description", "article": "body"}
 DEFAULT_STATUS = {"ticket": "resolved", "article": "published"}
 DATE_FIELDS = {"opened_at", "resolved_at", "created_at", "updated_at"}
-_DATE_FORMATS = ["%d-%m-%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S",
-                 "%d-%m-%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%Y-%m-%d",
-                 "%d.%m.%Y %H:%M", "%d.%m.%Y"]
+_DATE_FORMATS = [
+    "%d-%m-%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%d-%m-%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%Y-%m-%d",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+]
 
 
 def _key(name: str) -> str:
@@ -93,8 +143,7 @@ def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -
     unknown = [f for f in explicit if f not in fields]
     if unknown:
         raise InvalidInputError(
-            f"--map: unknown field(s) {', '.join(unknown)} for {kind}s; "
-            f"known: {', '.join(fields)}"
+            f"--map: unknown field(s) {', '.join(unknown)} for {kind}s; known: {', '.join(fields)}"
         )
     by_key = {_key(h): h for h in header}
     columns: dict[str, str] = {}

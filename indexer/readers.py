@@ -114,14 +114,21 @@ def _read_csv(path: Path, encoding: str, delimiter: str | None) -> Iterator[Row]
             except StopIteration:
                 return
             except csv.Error as e:
-                yield row_no, RowError(row_no, f"broken CSV quoting near line {reader.line_num}: {e}")
+                yield (
+                    row_no,
+                    RowError(row_no, f"broken CSV quoting near line {reader.line_num}: {e}"),
+                )
                 continue
             if not values or (len(values) == 1 and not values[0].strip()):
                 row_no -= 1
                 continue
             if len(values) != len(header):
-                yield row_no, RowError(
-                    row_no, f"expected {len(header)} columns, found {len(values)} (broken quoting?)"
+                yield (
+                    row_no,
+                    RowError(
+                        row_no,
+                        f"expected {len(header)} columns, found {len(values)} (broken quoting?)",
+                    ),
                 )
                 continue
             bad = next((b for b in map(_bad_bytes, values) if b), None)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
-from indexer.ingest import IngestReport, Ingestor, Progress
+from indexer.ingest import Ingestor, IngestReport, Progress
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
@@ -52,8 +52,12 @@ class Firstline:
     def ingestor(self) -> Ingestor:
         s = self.settings
         return Ingestor(
-            self.db, self.backend, self.encoder, s.ingest.batch_size,
-            s.search.chunk_words, s.search.chunk_stride,
+            self.db,
+            self.backend,
+            self.encoder,
+            s.ingest.batch_size,
+            s.search.chunk_words,
+            s.search.chunk_stride,
         )
 
     # -- writing -------------------------------------------------------------------------
@@ -104,7 +108,7 @@ class Firstline:
         k: int = 5,
         source: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Resolved tickets most like a stored ticket (by external id or ``ticket:<pk>``) or text."""
+        """Resolved tickets most like a stored ticket (external id or ``ticket:<pk>``) or a text."""
         if bool(ticket) == bool(text):
             raise InvalidInputError("give either a ticket id or a text, not both")
         exclude: list[str] = []
@@ -199,8 +203,14 @@ class Firstline:
                 parts[name] = {"status": "down", "error": str(e)}
 
         check("database", lambda: {"url": _redact(self.settings.database_url), **self.counts()})
-        check("model", lambda: {"kind": self.settings.model.kind, "name": self.encoder.name,
-                                "dim": self.encoder.dim})
+        check(
+            "model",
+            lambda: {
+                "kind": self.settings.model.kind,
+                "name": self.encoder.name,
+                "dim": self.encoder.dim,
+            },
+        )
         if parts["model"]["status"] == "ok":
             backend = self.backend
             describe = getattr(backend, "describe", None)

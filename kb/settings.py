@@ -57,7 +57,8 @@ class ElasticsearchSettings(BaseModel):
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds per request.")
     max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx, with backoff.")
     index_prefix: str = Field(
-        default="firstline", pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        default="firstline",
+        pattern=r"^[a-z0-9][a-z0-9_\-]*$",
         description="Indices are <prefix>-docs-v<timestamp> behind the alias <prefix>-docs.",
     )
     fusion: Literal["firstline", "rrf"] = Field(
@@ -82,17 +83,22 @@ class SearchSettings(BaseModel):
         default=None, description="Where the embedded index lives. Default: <data_dir>/index."
     )
     dense_weight: float = Field(
-        default=0.8, ge=0.0, le=1.0,
+        default=0.8,
+        ge=0.0,
+        le=1.0,
         description="Weight of the dense score in the fused score (the rest is BM25); both are "
         "min-max normalised per query.",
     )
     feedback_weight: float = Field(
-        default=0.5, ge=0.0,
+        default=0.5,
+        ge=0.0,
         description="Pseudo-relevance feedback: bonus for similarity to the best candidate "
         "(0 disables).",
     )
     title_vector_weight: float = Field(
-        default=0.3, ge=0.0, le=1.0,
+        default=0.3,
+        ge=0.0,
+        le=1.0,
         description="Dense score = w * cos(query, title) + (1 - w) * best cos(query, chunk).",
     )
     chunk_words: int = Field(

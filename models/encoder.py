@@ -98,9 +98,8 @@ class SentenceTransformerEncoder:
     @property
     def dim(self) -> int:
         model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(model, "get_embedding_dimension", None)
+        get_dim = get_dim or model.get_sentence_embedding_dimension
         return int(get_dim())
 
     def encode(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
@@ -163,4 +162,6 @@ def get_encoder(
         return SentenceTransformerEncoder(path, batch_size, device, max_seq_length)
     if kind == "hashing":
         return HashingEncoder()
-    raise InvalidInputError(f"unknown encoder kind {kind!r}: use 'sentence-transformers' or 'hashing'")
+    raise InvalidInputError(
+        f"unknown encoder kind {kind!r}: use 'sentence-transformers' or 'hashing'"
+    )

@@ -119,9 +119,21 @@ def start_noida(data_dir: Path, port: int, timeout: float = 30) -> subprocess.Po
     data_dir.mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "noida.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
-        [exe, "start", "--data-dir", str(data_dir / "db"), "--host", "127.0.0.1",
-         "--only", "elasticsearch", "--elasticsearch-port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            exe,
+            "start",
+            "--data-dir",
+            str(data_dir / "db"),
+            "--host",
+            "127.0.0.1",
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"
@@ -134,7 +146,9 @@ def start_noida(data_dir: Path, port: int, timeout: float = 30) -> subprocess.Po
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            unavailable(f"the noida-db emulator did not start: {(data_dir / 'noida.log').read_text()}")
+            unavailable(
+                f"the noida-db emulator did not start: {(data_dir / 'noida.log').read_text()}"
+            )
         time.sleep(0.2)
 
 
@@ -168,6 +182,8 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def es_settings(url: str, prefix: str | None = None) -> ElasticsearchSettings:
     return ElasticsearchSettings(
-        urls=[url], index_prefix=prefix or f"t{uuid.uuid4().hex[:12]}", request_timeout=5,
+        urls=[url],
+        index_prefix=prefix or f"t{uuid.uuid4().hex[:12]}",
+        request_timeout=5,
         max_retries=1,
     )

@@ -54,7 +54,8 @@ def test_seamonkey_duplicates_with_the_real_model(shared_data: Path, tmp_path: P
     docs, queries = build_seamonkey(shared_data / "gitbugs_seamonkey", tmp_path / "sm")
     assert (docs, queries) == (1076, 46)
     result = evaluate_retrieval(
-        tmp_path / "sm" / "docs.jsonl", tmp_path / "sm" / "queries.jsonl",
+        tmp_path / "sm" / "docs.jsonl",
+        tmp_path / "sm" / "queries.jsonl",
         Settings(data_dir=tmp_path),
     )
     assert result["recall_at_10"] >= 0.87  # README: 0.891; plain dense 0.87, BM25 0.78

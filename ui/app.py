@@ -75,8 +75,9 @@ if submitted and query.strip():
         for hit in body["hits"]:
             why = hit["why"]
             ranks = " · ".join(
-                f"{name} #{why[key]}" for name, key in (("BM25", "lexical_rank"),
-                                                         ("semantic", "dense_rank")) if why[key]
+                f"{name} #{why[key]}"
+                for name, key in (("BM25", "lexical_rank"), ("semantic", "dense_rank"))
+                if why[key]
             )
             with st.container(border=True):
                 st.markdown(

@@ -38,8 +38,13 @@ T = TypeVar("T")
 
 def mapping(dim: int) -> dict[str, Any]:
     """The index mapping, versioned in ``_meta``."""
-    vector = {"type": "dense_vector", "dims": dim, "index": True, "similarity": "cosine",
-              "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100}}
+    vector = {
+        "type": "dense_vector",
+        "dims": dim,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
+    }
     return {
         "dynamic": "strict",
         "_meta": {"firstline_mapping_version": MAPPING_VERSION, "dim": dim},
@@ -48,8 +53,11 @@ def mapping(dim: int) -> dict[str, Any]:
             "category": {"type": "keyword"},
             "status": {"type": "keyword"},
             "created_at": {"type": "date"},
-            "title": {"type": "text", "analyzer": "english",
-                      "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}},
+            "title": {
+                "type": "text",
+                "analyzer": "english",
+                "fields": {"raw": {"type": "keyword", "ignore_above": 1024}},
+            },
             "body": {"type": "text", "analyzer": "english"},
             "title_vector": vector,
             "rep_vector": vector,
@@ -138,27 +146,36 @@ class ElasticsearchBackend:
         }
         if bulk_load:
             settings["refresh_interval"] = "-1"
-        self._call("create index", lambda: self.client.indices.create(
-            index=name, settings=settings, mappings=mapping(self.dim)))
+        self._call(
+            "create index",
+            lambda: self.client.indices.create(
+                index=name, settings=settings, mappings=mapping(self.dim)
+            ),
+        )
 
     def _physical(self) -> list[str]:
-        resp = self._call("read alias", lambda: self.client.indices.get_alias(
-            name=self.alias, ignore_unavailable=True))
+        resp = self._call(
+            "read alias",
+            lambda: self.client.indices.get_alias(name=self.alias, ignore_unavailable=True),
+        )
         return sorted(resp.body if hasattr(resp, "body") else resp)
 
     def _ensure(self) -> None:
         if self._ready:
             return
-        exists = self._call("check alias", lambda: self.client.indices.exists_alias(
-            name=self.alias))
+        exists = self._call(
+            "check alias", lambda: self.client.indices.exists_alias(name=self.alias)
+        )
         if not exists:
             name = self._new_index_name()
             self._create_index(name)
-            self._call("create alias", lambda: self.client.indices.put_alias(
-                index=name, name=self.alias))
+            self._call(
+                "create alias", lambda: self.client.indices.put_alias(index=name, name=self.alias)
+            )
         else:
-            meta = self._call("read mapping", lambda: self.client.indices.get_mapping(
-                index=self.alias))
+            meta = self._call(
+                "read mapping", lambda: self.client.indices.get_mapping(index=self.alias)
+            )
             for index, body in dict(meta).items():
                 m = body["mappings"].get("_meta", {})
                 if m.get("dim") != self.dim:
@@ -195,8 +212,15 @@ class ElasticsearchBackend:
 
         def run() -> None:
             for ok, item in helpers.streaming_bulk(
-                self.client, actions, index=index, chunk_size=500, max_retries=self.es.max_retries,
-                initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True,
+                self.client,
+                actions,
+                index=index,
+                chunk_size=500,
+                max_retries=self.es.max_retries,
+                initial_backoff=1,
+                max_backoff=30,
+                raise_on_error=False,
+                raise_on_exception=True,
                 yield_ok=False,
             ):
                 if not ok:
@@ -231,8 +255,11 @@ class ElasticsearchBackend:
         must: list[dict[str, Any]] = []
         must_not: list[dict[str, Any]] = []
         if f is not None:
-            for field, values in (("kind", f.kinds), ("category", f.categories),
-                                  ("status", f.statuses)):
+            for field, values in (
+                ("kind", f.kinds),
+                ("category", f.categories),
+                ("status", f.statuses),
+            ):
                 if values:
                     must.append({"terms": {field: list(values)}})
             if f.date_from or f.date_to:
@@ -248,61 +275,96 @@ class ElasticsearchBackend:
 
     def count(self, filters: Filters | None = None) -> int:
         self._ensure()
-        resp = self._call("count", lambda: self.client.count(
-            index=self.alias, query=self._filter(filters)))
+        resp = self._call(
+            "count", lambda: self.client.count(index=self.alias, query=self._filter(filters))
+        )
         return int(resp["count"])
 
     def ids(self) -> set[str]:
         from elasticsearch import helpers
 
         self._ensure()
-        return self._call("scan", lambda: {
-            h["_id"] for h in helpers.scan(self.client, index=self.alias, _source=False,
-                                           query={"query": {"match_all": {}}})
-        })
+        return self._call(
+            "scan",
+            lambda: {
+                h["_id"]
+                for h in helpers.scan(
+                    self.client, index=self.alias, _source=False, query={"query": {"match_all": {}}}
+                )
+            },
+        )
 
     def _lexical_query(self, text: str, f: Filters) -> dict[str, Any] | None:
         terms = query_terms(text)
         if not terms:
             return None
         q = self._filter(f)
-        q["bool"]["must"] = [{"multi_match": {
-            "query": terms, "type": "most_fields",
-            "fields": [f"title^{self.settings.title_boost}", "body"],
-        }}]
+        q["bool"]["must"] = [
+            {
+                "multi_match": {
+                    "query": terms,
+                    "type": "most_fields",
+                    "fields": [f"title^{self.settings.title_boost}", "body"],
+                }
+            }
+        ]
         return q
 
-    def _knn(self, vector: np.ndarray, k: int, filt: dict[str, Any],
-             candidates: int) -> list[dict[str, Any]]:
+    def _knn(
+        self, vector: np.ndarray, k: int, filt: dict[str, Any], candidates: int
+    ) -> list[dict[str, Any]]:
         w = self.settings.title_vector_weight
         q = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
         base = {"query_vector": q, "k": k, "num_candidates": max(candidates, k), "filter": filt}
-        return [{"field": "title_vector", "boost": w, **base},
-                {"field": "chunks.vector", "boost": 1 - w, **base}]
+        return [
+            {"field": "title_vector", "boost": w, **base},
+            {"field": "chunks.vector", "boost": 1 - w, **base},
+        ]
 
     def _exact_dense(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
         """Exact dense scores of the given documents: kNN restricted to exactly them."""
         if not ids:
             return {}
         n = len(ids)
-        resp = self._call("score candidates", lambda: self.client.search(
-            index=self.alias, knn=self._knn(vector, n, {"ids": {"values": ids}}, n), size=n,
-            source=False))
+        resp = self._call(
+            "score candidates",
+            lambda: self.client.search(
+                index=self.alias,
+                knn=self._knn(vector, n, {"ids": {"values": ids}}, n),
+                size=n,
+                source=False,
+            ),
+        )
         # cosine similarity scores are (1 + cos) / 2 and the two boosts sum to 1
         return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
 
     def _similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
-        got = self._call("read vector", lambda: self.client.search(
-            index=self.alias, query={"ids": {"values": [doc_id]}}, source=["rep_vector"], size=1))
+        got = self._call(
+            "read vector",
+            lambda: self.client.search(
+                index=self.alias, query={"ids": {"values": [doc_id]}}, source=["rep_vector"], size=1
+            ),
+        )
         hits = got["hits"]["hits"]
         if not hits:
             return {}
         ref = hits[0]["_source"]["rep_vector"]
         n = len(ids)
-        resp = self._call("feedback", lambda: self.client.search(
-            index=self.alias, size=n, source=False,
-            knn={"field": "rep_vector", "query_vector": ref, "k": n, "num_candidates": n,
-                 "filter": {"ids": {"values": list(ids)}}}))
+        resp = self._call(
+            "feedback",
+            lambda: self.client.search(
+                index=self.alias,
+                size=n,
+                source=False,
+                knn={
+                    "field": "rep_vector",
+                    "query_vector": ref,
+                    "k": n,
+                    "num_candidates": n,
+                    "filter": {"ids": {"values": list(ids)}},
+                },
+            ),
+        )
         return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
 
     def search(self, request: SearchRequest) -> list[Hit]:
@@ -310,8 +372,11 @@ class ElasticsearchBackend:
         s = self.settings
         n = max(s.candidates, request.k)
         filt = self._filter(request.filters)
-        lexical_q = (self._lexical_query(request.text, request.filters)
-                     if request.mode in ("hybrid", "lexical") else None)
+        lexical_q = (
+            self._lexical_query(request.text, request.filters)
+            if request.mode in ("hybrid", "lexical")
+            else None
+        )
         if request.vector is not None and not np.any(request.vector):
             request.vector = None  # a zero vector has no direction: cosine is undefined
         use_dense = request.mode in ("hybrid", "dense") and request.vector is not None
@@ -320,9 +385,14 @@ class ElasticsearchBackend:
             searches += [{"index": self.alias}, {"query": lexical_q, "size": n, "_source": False}]
         if use_dense:
             assert request.vector is not None
-            searches += [{"index": self.alias}, {
-                "knn": self._knn(request.vector, n, filt, max(self.es.num_candidates, n)),
-                "size": n, "_source": False}]
+            searches += [
+                {"index": self.alias},
+                {
+                    "knn": self._knn(request.vector, n, filt, max(self.es.num_candidates, n)),
+                    "size": n,
+                    "_source": False,
+                },
+            ]
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
         if searches:
@@ -334,8 +404,9 @@ class ElasticsearchBackend:
             if lexical_q is not None:
                 lexical = [(h["_id"], h["_score"]) for h in responses.pop(0)["hits"]["hits"]]
             if use_dense:
-                dense = [(h["_id"], 2.0 * h["_score"] - 1.0)
-                         for h in responses.pop(0)["hits"]["hits"]]
+                dense = [
+                    (h["_id"], 2.0 * h["_score"] - 1.0) for h in responses.pop(0)["hits"]["hits"]
+                ]
         if request.mode == "lexical":
             fused = single(lexical, lexical=True)
         elif request.mode == "dense":
@@ -346,7 +417,8 @@ class ElasticsearchBackend:
             union = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]))
             vec = request.vector
             fused = hybrid(
-                lexical, dense,
+                lexical,
+                dense,
                 self._exact_dense(vec, union) if vec is not None else {},
                 dense_weight=s.dense_weight if vec is not None else 0.0,
                 feedback_weight=s.feedback_weight,
@@ -354,25 +426,43 @@ class ElasticsearchBackend:
             )
         return self._hits(fused[: request.k], request.text)
 
-    def _rrf(self, request: SearchRequest, lexical_q: dict[str, Any], filt: dict[str, Any],
-             lexical: list[tuple[str, float]], dense: list[tuple[str, float]],
-             n: int) -> list[Fused]:
+    def _rrf(
+        self,
+        request: SearchRequest,
+        lexical_q: dict[str, Any],
+        filt: dict[str, Any],
+        lexical: list[tuple[str, float]],
+        dense: list[tuple[str, float]],
+        n: int,
+    ) -> list[Fused]:
         """Elasticsearch's rrf retriever (licensed clusters); ranks kept for the 'why'."""
         assert request.vector is not None
         knn = self._knn(request.vector, n, filt, max(self.es.num_candidates, n))
         retrievers = [{"standard": {"query": lexical_q}}] + [
             {"knn": {key: v for key, v in k.items() if key != "boost"}} for k in knn
         ]
-        resp = self._call("rrf search", lambda: self.client.search(
-            index=self.alias, size=request.k, source=False,
-            retriever={"rrf": {"retrievers": retrievers, "rank_window_size": n,
-                               "rank_constant": 60}}))
+        resp = self._call(
+            "rrf search",
+            lambda: self.client.search(
+                index=self.alias,
+                size=request.k,
+                source=False,
+                retriever={
+                    "rrf": {"retrievers": retrievers, "rank_window_size": n, "rank_constant": 60}
+                },
+            ),
+        )
         lex_rank = {d: (i, sc) for i, (d, sc) in enumerate(lexical, start=1)}
         den_rank = {d: (i, sc) for i, (d, sc) in enumerate(dense, start=1)}
         return [
-            Fused(h["_id"], h["_score"],
-                  lex_rank.get(h["_id"], (None, None))[0], den_rank.get(h["_id"], (None, None))[0],
-                  lex_rank.get(h["_id"], (None, None))[1], den_rank.get(h["_id"], (None, None))[1])
+            Fused(
+                h["_id"],
+                h["_score"],
+                lex_rank.get(h["_id"], (None, None))[0],
+                den_rank.get(h["_id"], (None, None))[0],
+                lex_rank.get(h["_id"], (None, None))[1],
+                den_rank.get(h["_id"], (None, None))[1],
+            )
             for h in resp["hits"]["hits"]
         ]
 
@@ -382,17 +472,27 @@ class ElasticsearchBackend:
         ids = [f.id for f in top]
         chars = self.settings.snippet_chars
         highlight: dict[str, Any] = {
-            "pre_tags": [HL_PRE], "post_tags": [HL_POST],
-            "fields": {"body": {"fragment_size": chars, "number_of_fragments": 1,
-                                "no_match_size": chars}},
+            "pre_tags": [HL_PRE],
+            "post_tags": [HL_POST],
+            "fields": {
+                "body": {"fragment_size": chars, "number_of_fragments": 1, "no_match_size": chars}
+            },
         }
         terms = query_terms(text)
         if terms:
-            highlight["highlight_query"] = {"multi_match": {"query": terms,
-                                                            "fields": ["title", "body"]}}
-        resp = self._call("fetch results", lambda: self.client.search(
-            index=self.alias, query={"ids": {"values": ids}}, size=len(ids),
-            source=["kind", "title", "category", "status", "created_at"], highlight=highlight))
+            highlight["highlight_query"] = {
+                "multi_match": {"query": terms, "fields": ["title", "body"]}
+            }
+        resp = self._call(
+            "fetch results",
+            lambda: self.client.search(
+                index=self.alias,
+                query={"ids": {"values": ids}},
+                size=len(ids),
+                source=["kind", "title", "category", "status", "created_at"],
+                highlight=highlight,
+            ),
+        )
         found = {h["_id"]: h for h in resp["hits"]["hits"]}
         hits = []
         for f in top:
@@ -403,14 +503,23 @@ class ElasticsearchBackend:
             fragment = (h.get("highlight", {}).get("body") or [""])[0]
             snippet, ranges = _unmark(fragment)
             created = src.get("created_at")
-            hits.append(Hit(
-                id=f.id, score=f.score, kind=src.get("kind", ""), title=src.get("title", ""),
-                category=src.get("category"), status=src.get("status"),
-                created_at=datetime.fromisoformat(created) if created else None,
-                lexical_rank=f.lexical_rank, dense_rank=f.dense_rank,
-                lexical_score=f.lexical_score, dense_score=f.dense_score,
-                snippet=snippet, highlights=[list(r) for r in ranges],
-            ))
+            hits.append(
+                Hit(
+                    id=f.id,
+                    score=f.score,
+                    kind=src.get("kind", ""),
+                    title=src.get("title", ""),
+                    category=src.get("category"),
+                    status=src.get("status"),
+                    created_at=datetime.fromisoformat(created) if created else None,
+                    lexical_rank=f.lexical_rank,
+                    dense_rank=f.dense_rank,
+                    lexical_score=f.lexical_score,
+                    dense_score=f.dense_score,
+                    snippet=snippet,
+                    highlights=[list(r) for r in ranges],
+                )
+            )
         return hits
 
     # -- rebuild and lifecycle -----------------------------------------------------------
@@ -422,9 +531,15 @@ class ElasticsearchBackend:
 
     def _swap_to(self, name: str) -> None:
         old = self._physical()
-        self._call("prepare index", lambda: self.client.indices.put_settings(
-            index=name, settings={"index": {"refresh_interval": None,
-                                            "number_of_replicas": self.es.replicas}}))
+        self._call(
+            "prepare index",
+            lambda: self.client.indices.put_settings(
+                index=name,
+                settings={
+                    "index": {"refresh_interval": None, "number_of_replicas": self.es.replicas}
+                },
+            ),
+        )
         self._call("refresh", lambda: self.client.indices.refresh(index=name))
         actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in old]
         actions.append({"add": {"index": name, "alias": self.alias}})
@@ -465,8 +580,9 @@ class _Rebuild:
         self.name = name
 
     def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
-        actions = [{"_op_type": "index", "_id": d.id, "_source": self.backend._source(d)}
-                   for d in docs]
+        actions = [
+            {"_op_type": "index", "_id": d.id, "_source": self.backend._source(d)} for d in docs
+        ]
         return self.backend._bulk(self.name, actions, refresh=False)
 
     def commit(self) -> None:
@@ -474,8 +590,10 @@ class _Rebuild:
 
     def abort(self) -> None:
         b = self.backend
-        b._call("drop new index", lambda: b.client.indices.delete(
-            index=self.name, ignore_unavailable=True))
+        b._call(
+            "drop new index",
+            lambda: b.client.indices.delete(index=self.name, ignore_unavailable=True),
+        )
 
 
 def _reason(e: Exception) -> str:

@@ -45,8 +45,13 @@ class _Version:
         else:
             path.mkdir(parents=True, exist_ok=True)
             meta_path.write_text(
-                json.dumps({"schema_version": SCHEMA_VERSION, "dim": dim,
-                            "created": datetime.now(UTC).isoformat()})
+                json.dumps(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "dim": dim,
+                        "created": datetime.now(UTC).isoformat(),
+                    }
+                )
             )
         self.text = TextIndex(path / "text", settings.title_boost, settings.snippet_chars)
         self.vectors = VectorStore(

@@ -12,6 +12,7 @@ import tantivy
 from indexer.normalize import query_terms
 from indexer.types import Filters, IndexDoc
 
+
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
@@ -108,7 +109,10 @@ class TextIndex:
         if filters.date_from or filters.date_to:
             must.append(
                 tantivy.Query.range_query(
-                    s, "created", tantivy.FieldType.Date, _aware(filters.date_from),
+                    s,
+                    "created",
+                    tantivy.FieldType.Date,
+                    _aware(filters.date_from),
                     _aware(filters.date_to),
                 )
             )

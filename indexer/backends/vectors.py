@@ -65,9 +65,7 @@ class _Grow:
 
 
 class VectorStore:
-    def __init__(
-        self, path: Path, dim: int, ann_threshold: int, title_weight: float = 0.3
-    ) -> None:
+    def __init__(self, path: Path, dim: int, ann_threshold: int, title_weight: float = 0.3) -> None:
         self.path = path
         self.dim = dim
         self.ann_threshold = ann_threshold
@@ -133,8 +131,16 @@ class VectorStore:
 
     def _append_rows(self, rows: list[tuple]) -> None:
         chunk_total = sum(len(r[6]) // (4 * self.dim) for r in rows)
-        for g in (self._title, self._cstart, self._ccount, self._alive, self._kind,
-                  self._category, self._status, self._created):
+        for g in (
+            self._title,
+            self._cstart,
+            self._ccount,
+            self._alive,
+            self._kind,
+            self._category,
+            self._status,
+            self._created,
+        ):
             g.ensure(self.n + len(rows))
         self._chunks.ensure(self.m + chunk_total)
         for doc_id, kind, category, status, created, title, chunks in rows:
@@ -169,12 +175,23 @@ class VectorStore:
             title = np.asarray(d.title_vector, dtype=np.float32).reshape(-1)
             chunks = np.asarray(d.chunk_vectors, dtype=np.float32).reshape(-1, title.shape[0])
             if title.shape[0] != self.dim:
-                raise ValueError(f"vector of {d.id} has {title.shape[0]} dims, index has {self.dim}")
+                raise ValueError(
+                    f"vector of {d.id} has {title.shape[0]} dims, index has {self.dim}"
+                )
             if len(chunks) == 0:
                 chunks = title.reshape(1, -1)
             created = d.created_at.timestamp() if isinstance(d.created_at, datetime) else None
-            rows.append((d.id, d.kind, d.category, d.status, created, title.tobytes(),
-                         np.ascontiguousarray(chunks).tobytes()))
+            rows.append(
+                (
+                    d.id,
+                    d.kind,
+                    d.category,
+                    d.status,
+                    created,
+                    title.tobytes(),
+                    np.ascontiguousarray(chunks).tobytes(),
+                )
+            )
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?,?,?)", rows)
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")

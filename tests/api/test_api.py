@@ -12,24 +12,47 @@ from api.app import create_app
 from kb.settings import Settings
 
 TICKETS = [
-    {"id": "INC1", "title": "Printer on floor 3 jams",
-     "description": "The printer jams on every A3 job.\n\nThanks,\nMaria\nAccounts",
-     "resolution": "Replaced the pickup roller.", "category": "Printing",
-     "assignment_group": "Hardware", "opened_at": "2025-03-03T09:14:00Z"},
-    {"id": "INC2", "title": "Printer in reception jams",
-     "description": "Paper jam in the reception printer, tray 2.",
-     "resolution": "Removed torn paper from tray 2.", "category": "Printing",
-     "assignment_group": "Hardware", "opened_at": "2025-04-01T10:00:00Z"},
-    {"id": "INC3", "title": "VPN disconnects every hour",
-     "description": "GlobalProtect drops the tunnel every hour since the update.",
-     "resolution": "Reinstalled the VPN client 6.2.", "category": "VPN",
-     "assignment_group": "Network", "opened_at": "2025-05-10T08:00:00Z"},
+    {
+        "id": "INC1",
+        "title": "Printer on floor 3 jams",
+        "description": "The printer jams on every A3 job.\n\nThanks,\nMaria\nAccounts",
+        "resolution": "Replaced the pickup roller.",
+        "category": "Printing",
+        "assignment_group": "Hardware",
+        "opened_at": "2025-03-03T09:14:00Z",
+    },
+    {
+        "id": "INC2",
+        "title": "Printer in reception jams",
+        "description": "Paper jam in the reception printer, tray 2.",
+        "resolution": "Removed torn paper from tray 2.",
+        "category": "Printing",
+        "assignment_group": "Hardware",
+        "opened_at": "2025-04-01T10:00:00Z",
+    },
+    {
+        "id": "INC3",
+        "title": "VPN disconnects every hour",
+        "description": "GlobalProtect drops the tunnel every hour since the update.",
+        "resolution": "Reinstalled the VPN client 6.2.",
+        "category": "VPN",
+        "assignment_group": "Network",
+        "opened_at": "2025-05-10T08:00:00Z",
+    },
 ]
 ARTICLES = [
-    {"id": "KB1", "title": "Fix a printer paper jam",
-     "body": "Open tray 2, remove torn paper, close the printer door.", "category": "Printing"},
-    {"id": "KB2", "title": "Reconnect the VPN",
-     "body": "Quit GlobalProtect and sign in again with MFA.", "category": "VPN"},
+    {
+        "id": "KB1",
+        "title": "Fix a printer paper jam",
+        "body": "Open tray 2, remove torn paper, close the printer door.",
+        "category": "Printing",
+    },
+    {
+        "id": "KB2",
+        "title": "Reconnect the VPN",
+        "body": "Quit GlobalProtect and sign in again with MFA.",
+        "category": "VPN",
+    },
 ]
 
 
@@ -62,8 +85,16 @@ def assert_invalid(response, *words: str) -> None:  # noqa: ANN001
 def test_post_tickets_then_get_them(client: TestClient) -> None:
     r = client.post("/tickets", json={"items": TICKETS, "source": "servicenow"})
     assert r.status_code == 200
-    assert r.json() == {"kind": "ticket", "source": "servicenow", "rows": 3, "added": 3,
-                        "updated": 0, "unchanged": 0, "indexed": 3, "skipped": []}
+    assert r.json() == {
+        "kind": "ticket",
+        "source": "servicenow",
+        "rows": 3,
+        "added": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "indexed": 3,
+        "skipped": [],
+    }
     t = client.get("/tickets/INC1").json()
     assert t["title"] == "Printer on floor 3 jams"
     assert t["description"] == TICKETS[0]["description"]  # stored as given, signature too
@@ -167,11 +198,13 @@ def test_search_filters_by_kind(loaded: TestClient) -> None:
 
 
 def test_search_filters_by_category(loaded: TestClient) -> None:
-    hits = loaded.post("/search", json={"query": "printer globalprotect",
-                                        "categories": ["VPN"]}).json()
+    hits = loaded.post(
+        "/search", json={"query": "printer globalprotect", "categories": ["VPN"]}
+    ).json()
     assert hits["hits"] and {h["category"] for h in hits["hits"]} == {"VPN"}
-    both = loaded.post("/search", json={"query": "jam", "categories": ["VPN", "Printing"],
-                                        "k": 20}).json()["hits"]
+    both = loaded.post(
+        "/search", json={"query": "jam", "categories": ["VPN", "Printing"], "k": 20}
+    ).json()["hits"]
     assert {h["category"] for h in both} == {"VPN", "Printing"}
 
 
@@ -215,8 +248,14 @@ def test_invalid_search_is_422_with_the_error_shape(
 
 @pytest.mark.parametrize(
     "params",
-    [{"q": ""}, {}, {"q": "x", "k": 0}, {"q": "x", "k": 1000}, {"q": "x", "kind": "incident"},
-     {"q": "x", "category": [f"c{i}" for i in range(101)]}],
+    [
+        {"q": ""},
+        {},
+        {"q": "x", "k": 0},
+        {"q": "x", "k": 1000},
+        {"q": "x", "kind": "incident"},
+        {"q": "x", "category": [f"c{i}" for i in range(101)]},
+    ],
 )
 def test_invalid_get_search_is_422(loaded: TestClient, params: dict) -> None:
     assert_invalid(loaded.get("/search", params=params))
@@ -250,8 +289,13 @@ def test_similar_by_text(loaded: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"ticket_id": "INC1", "text": "printer"}, {"text": "x", "k": 0},
-     {"text": "x", "k": 1000}, {"text": "x", "colour": "red"}],
+    [
+        {},
+        {"ticket_id": "INC1", "text": "printer"},
+        {"text": "x", "k": 0},
+        {"text": "x", "k": 1000},
+        {"text": "x", "colour": "red"},
+    ],
     ids=["neither", "both", "k0", "k1000", "unknown-field"],
 )
 def test_invalid_similar_is_422(loaded: TestClient, body: dict) -> None:
@@ -283,8 +327,15 @@ def test_health_reports_backend_counts_and_model(loaded: TestClient) -> None:
 def test_openapi_lists_the_routes(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
-    assert set(paths) >= {"/health", "/search", "/similar", "/tickets", "/articles",
-                          "/tickets/{ref}", "/articles/{ref}"}
+    assert set(paths) >= {
+        "/health",
+        "/search",
+        "/similar",
+        "/tickets",
+        "/articles",
+        "/tickets/{ref}",
+        "/articles/{ref}",
+    }
     assert {"get", "post"} <= set(paths["/search"])
     assert "422" in paths["/search"]["post"]["responses"]
 

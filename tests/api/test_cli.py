@@ -128,8 +128,9 @@ def test_ingest_reports_skipped_rows_on_stderr(runner: CliRunner, tmp_path: Path
 def test_ingest_with_explicit_map(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("Key,Headline\nOPS-1,Teams camera black\n", encoding="utf-8")
-    result = runner.invoke(app, ["ingest", str(path), "--map", "external_id=Key",
-                                 "--map", "title=Headline", "--json"])
+    result = runner.invoke(
+        app, ["ingest", str(path), "--map", "external_id=Key", "--map", "title=Headline", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["added"] == 1
     shown = runner.invoke(app, ["show", "OPS-1"])
@@ -165,7 +166,10 @@ def test_missing_file_is_one_error_line_and_exit_code_1(
     result = subprocess.run(
         [str(FIRSTLINE), "ingest", str(missing)],
         env={**os.environ, **env, "COLUMNS": "80"},
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -205,7 +209,9 @@ def test_user_errors_are_one_line_and_exit_code_1(
 
 
 def test_every_row_rejected_is_an_error(
-    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "t.csv"
@@ -220,8 +226,11 @@ def test_every_row_rejected_is_an_error(
 DOCS = [
     {"id": "D1", "title": "Printer paper jam", "body": "Open tray 2 and remove the torn paper."},
     {"id": "D2", "title": "VPN keeps disconnecting", "body": "Reinstall the GlobalProtect client."},
-    {"id": "D3", "title": "Reset a forgotten password",
-     "body": "Use the self-service portal with MFA."},
+    {
+        "id": "D3",
+        "title": "Reset a forgotten password",
+        "body": "Use the self-service portal with MFA.",
+    },
     {"id": "D4", "title": "Map a network drive", "body": "Open Explorer, Map network drive."},
 ]
 QUERIES = [
@@ -230,8 +239,16 @@ QUERIES = [
     {"query": "forgotten password reset portal", "relevant": ["D3", "D4"]},
     {"query": "vpn disconnecting", "relevant": "D4", "exclude": ["D2"]},
 ]
-METRIC_KEYS = {"queries", "map", "mrr", "p_at_1", "p_at_5", "ndcg_at_10", "recall_at_10",
-               "recall_at_100"}
+METRIC_KEYS = {
+    "queries",
+    "map",
+    "mrr",
+    "p_at_1",
+    "p_at_5",
+    "ndcg_at_10",
+    "recall_at_10",
+    "recall_at_100",
+}
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -269,7 +286,9 @@ def test_eval_retrieval_prints_metrics_and_writes_the_run(
 
 
 def test_eval_refuses_a_queries_file_without_relevant_ids(
-    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     docs = _jsonl(tmp_path / "docs.jsonl", DOCS)

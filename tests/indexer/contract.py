@@ -17,24 +17,72 @@ from models.encoder import HashingEncoder
 ENC = HashingEncoder()
 
 CORPUS = [
-    ("article:1", "article", "Reset your password", "Use the self-service portal to reset a "
-     "forgotten password and unlock the account.", "Accounts", "published", "2026-01-10"),
-    ("article:2", "article", "Connect to the VPN", "Install GlobalProtect, sign in with MFA and "
-     "pick the nearest gateway when the VPN will not connect.", "VPN", "published", "2026-02-01"),
-    ("article:3", "article", "Printer jams on floor 2", "Open tray 2, remove the jammed paper and "
-     "restart the printer.", "Printing", "retired", "2026-03-05"),
-    ("ticket:1", "ticket", "cannot login after password change", "I changed my password and now "
-     "the account is locked out.", "Accounts", "resolved", "2026-04-01"),
-    ("ticket:2", "ticket", "vpn keeps disconnecting", "The VPN drops every ten minutes at home.",
-     "VPN", "resolved", "2026-05-15"),
-    ("ticket:3", "ticket", "outlook calendar meetings not showing", "Meetings accepted in Teams "
-     "do not appear in my Outlook calendar.", "Email", "resolved", "2026-06-20"),
+    (
+        "article:1",
+        "article",
+        "Reset your password",
+        "Use the self-service portal to reset a forgotten password and unlock the account.",
+        "Accounts",
+        "published",
+        "2026-01-10",
+    ),
+    (
+        "article:2",
+        "article",
+        "Connect to the VPN",
+        "Install GlobalProtect, sign in with MFA and "
+        "pick the nearest gateway when the VPN will not connect.",
+        "VPN",
+        "published",
+        "2026-02-01",
+    ),
+    (
+        "article:3",
+        "article",
+        "Printer jams on floor 2",
+        "Open tray 2, remove the jammed paper and restart the printer.",
+        "Printing",
+        "retired",
+        "2026-03-05",
+    ),
+    (
+        "ticket:1",
+        "ticket",
+        "cannot login after password change",
+        "I changed my password and now the account is locked out.",
+        "Accounts",
+        "resolved",
+        "2026-04-01",
+    ),
+    (
+        "ticket:2",
+        "ticket",
+        "vpn keeps disconnecting",
+        "The VPN drops every ten minutes at home.",
+        "VPN",
+        "resolved",
+        "2026-05-15",
+    ),
+    (
+        "ticket:3",
+        "ticket",
+        "outlook calendar meetings not showing",
+        "Meetings accepted in Teams do not appear in my Outlook calendar.",
+        "Email",
+        "resolved",
+        "2026-06-20",
+    ),
 ]
 
 
 def doc(doc_id, kind, title, body, category, status, date) -> IndexDoc:  # noqa: ANN001
     return IndexDoc(
-        id=doc_id, kind=kind, title=title, body=body, category=category, status=status,
+        id=doc_id,
+        kind=kind,
+        title=title,
+        body=body,
+        category=category,
+        status=status,
         created_at=datetime.fromisoformat(date).replace(tzinfo=UTC),
         title_vector=ENC.encode([title])[0],
         chunk_vectors=ENC.encode([f"{title}\n{body}"]),
@@ -47,7 +95,10 @@ def corpus() -> list[IndexDoc]:
 
 def req(text: str, k: int = 10, mode: str = "hybrid", **filters: object) -> SearchRequest:
     return SearchRequest(
-        text=text, vector=ENC.encode([text])[0], k=k, mode=mode,  # type: ignore[arg-type]
+        text=text,
+        vector=ENC.encode([text])[0],
+        k=k,
+        mode=mode,  # type: ignore[arg-type]
         filters=Filters(**filters),  # type: ignore[arg-type]
     )
 
@@ -68,14 +119,24 @@ class BackendContract:
     def test_upsert_is_idempotent_and_updates(self, backend) -> None:  # noqa: ANN001
         backend.upsert(corpus())
         assert backend.count() == len(CORPUS)
-        changed = doc("ticket:2", "ticket", "wifi drops on floor 3", "Wireless network drops.",
-                      "Network", "resolved", "2026-05-15")
+        changed = doc(
+            "ticket:2",
+            "ticket",
+            "wifi drops on floor 3",
+            "Wireless network drops.",
+            "Network",
+            "resolved",
+            "2026-05-15",
+        )
         backend.upsert([changed])
         assert backend.count() == len(CORPUS)
         top = backend.search(req("wifi drops floor", k=1, mode="lexical"))
         assert top[0].id == "ticket:2" and top[0].category == "Network"
-        assert not [h for h in backend.search(req("vpn disconnecting", mode="lexical"))
-                    if h.id == "ticket:2"]
+        assert not [
+            h
+            for h in backend.search(req("vpn disconnecting", mode="lexical"))
+            if h.id == "ticket:2"
+        ]
 
     def test_delete(self, backend) -> None:  # noqa: ANN001
         backend.delete(["article:2", "ticket:2"])

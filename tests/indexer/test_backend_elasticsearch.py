@@ -66,7 +66,8 @@ def test_unreachable_cluster_is_backend_unavailable() -> None:
 
     b = ElasticsearchBackend(
         ElasticsearchSettings(urls=["http://127.0.0.1:1"], request_timeout=1, max_retries=0),
-        SearchSettings(), dim=ENC.dim,
+        SearchSettings(),
+        dim=ENC.dim,
     )
     with pytest.raises(BackendUnavailableError, match="unreachable"):
         b.count()
@@ -92,7 +93,8 @@ def test_exact_dense_scores_match_the_embedded_formula(make_backend) -> None:  #
     got = b._exact_dense(q.vector, [d.id for d in docs])
     for d in docs:
         expected = 0.3 * float(d.title_vector @ q.vector) + 0.7 * float(
-            np.max(d.chunk_vectors @ q.vector))
+            np.max(d.chunk_vectors @ q.vector)
+        )
         assert got[d.id] == pytest.approx(expected, abs=1e-4)
 
 

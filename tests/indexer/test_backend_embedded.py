@@ -33,7 +33,9 @@ class TestEmbeddedWithHNSW(BackendContract):
     def make_backend(self, tmp_path: Path):  # noqa: ANN201
         def make(**settings: object) -> EmbeddedBackend:
             return EmbeddedBackend(
-                tmp_path / "index", dim=ENC.dim, settings=SearchSettings(ann_threshold=0, **settings)
+                tmp_path / "index",
+                dim=ENC.dim,
+                settings=SearchSettings(ann_threshold=0, **settings),
             )
 
         return make
@@ -69,8 +71,14 @@ def test_rebuild_seen_by_another_handle(make_backend) -> None:  # noqa: ANN001
 
 def test_wrong_vector_size_is_refused(make_backend) -> None:  # noqa: ANN001
     b = make_backend()
-    bad = IndexDoc(id="ticket:1", kind="ticket", title="t", body="b",
-                   title_vector=np.ones(7, np.float32), chunk_vectors=np.ones((1, 7), np.float32))
+    bad = IndexDoc(
+        id="ticket:1",
+        kind="ticket",
+        title="t",
+        body="b",
+        title_vector=np.ones(7, np.float32),
+        chunk_vectors=np.ones((1, 7), np.float32),
+    )
     with pytest.raises(ValueError, match="dims"):
         b.upsert([bad])
     assert b.count() == 0
@@ -87,9 +95,18 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(3000, 32)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    docs = [IndexDoc(id=f"ticket:{i}", kind="ticket", title=f"t{i}", body="b", title_vector=v,
-                     chunk_vectors=v.reshape(1, -1), category="A" if i % 2 else "B")
-            for i, v in enumerate(vecs)]
+    docs = [
+        IndexDoc(
+            id=f"ticket:{i}",
+            kind="ticket",
+            title=f"t{i}",
+            body="b",
+            title_vector=v,
+            chunk_vectors=v.reshape(1, -1),
+            category="A" if i % 2 else "B",
+        )
+        for i, v in enumerate(vecs)
+    ]
     exact = EmbeddedBackend(tmp_path / "e", dim=32, settings=SearchSettings(ann_threshold=10**9))
     ann = EmbeddedBackend(tmp_path / "a", dim=32, settings=SearchSettings(ann_threshold=100))
     exact.upsert(docs)
@@ -102,8 +119,15 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
         recall.append(len(e & a) / 10)
     assert np.mean(recall) >= 0.95
     # filters and rows added after the graph was built are honoured
-    extra = IndexDoc(id="ticket:99999", kind="ticket", title="n", body="b", title_vector=vecs[0],
-                     chunk_vectors=vecs[:1], category="C")
+    extra = IndexDoc(
+        id="ticket:99999",
+        kind="ticket",
+        title="n",
+        body="b",
+        title_vector=vecs[0],
+        chunk_vectors=vecs[:1],
+        category="C",
+    )
     ann.upsert([extra])
     got = ann.version.vectors.search(vecs[0], 3, Filters(categories=["C"]))
     assert [i for i, _ in got] == ["ticket:99999"]

@@ -48,11 +48,30 @@ def assert_consistent(service: Firstline, expected_ids: set[str], kind: str = "t
 def test_servicenow_headers_are_mapped_automatically(service: Firstline, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "incidents.csv",
-        ["Number", "Short description", "Description", "Assignment group", "Category",
-         "Close notes", "Opened", "Caller id", "Business service"],
-        [["INC0010001", "Outlook asks for password", "Since this morning Outlook prompts again.",
-          "Messaging", "Email", "Cleared cached credentials.", "03-03-2025 09:14", "Maria Lopez",
-          "Exchange Online"]],
+        [
+            "Number",
+            "Short description",
+            "Description",
+            "Assignment group",
+            "Category",
+            "Close notes",
+            "Opened",
+            "Caller id",
+            "Business service",
+        ],
+        [
+            [
+                "INC0010001",
+                "Outlook asks for password",
+                "Since this morning Outlook prompts again.",
+                "Messaging",
+                "Email",
+                "Cleared cached credentials.",
+                "03-03-2025 09:14",
+                "Maria Lopez",
+                "Exchange Online",
+            ]
+        ],
     )
     report = service.ingest_file(path)
     assert report.added == 1
@@ -74,8 +93,10 @@ def test_kaggle_document_topic_group_headers_are_mapped(service: Firstline, tmp_
     path = write_csv(
         tmp_path / "all_tickets.csv",
         ["Document", "Topic_group"],
-        [["printer on floor 3 jams on every a3 widget job", "Hardware"],
-         ["cannot log in to the payroll widget portal", "Access"]],
+        [
+            ["printer on floor 3 jams on every a3 widget job", "Hardware"],
+            ["cannot log in to the payroll widget portal", "Access"],
+        ],
     )
     report = service.ingest_file(path)
     assert report.added == 2
@@ -215,7 +236,9 @@ def test_rows_without_ids_keep_identical_duplicates_and_reingest_adds_nothing(
     first = service.ingest_file(path)
     assert first.added == 3
     assert sorted(h["title"] for h in lexical(service, "widget")) == [
-        "Printer widget jam", "Printer widget jam", "VPN widget drops",
+        "Printer widget jam",
+        "Printer widget jam",
+        "VPN widget drops",
     ]
     second = service.ingest_file(path)
     assert (second.added, second.updated, second.unchanged) == (0, 0, 3)
@@ -241,8 +264,10 @@ def test_an_id_repeated_in_one_file_keeps_the_later_row(
     settings: Settings, tmp_path: Path, batch_size: int
 ) -> None:
     settings.ingest.batch_size = batch_size
-    rows = [["INC1", "Printer widget jam", "old text tray", "HW"],
-            ["INC1", "Printer widget jam", "new text toner", "HW"]]
+    rows = [
+        ["INC1", "Printer widget jam", "old text tray", "HW"],
+        ["INC1", "Printer widget jam", "new text toner", "HW"],
+    ]
     service = Firstline(settings)
     try:
         service.ingest_file(write_csv(tmp_path / "t.csv", HEADER, rows))
@@ -281,7 +306,8 @@ def test_a_file_with_bad_rows_never_deletes_what_was_stored(
     service.ingest_file(write_csv(tmp_path / "v1.csv", HEADER, TICKETS))
     # The next export has INC1 broken (no text), INC2 and INC3 missing, and one new ticket.
     path = write_csv(
-        tmp_path / "v2.csv", HEADER,
+        tmp_path / "v2.csv",
+        HEADER,
         [["INC1", "", "", "Hardware"], ["INC4", "Teams widget camera black", "No video", "AV"]],
     )
     report = service.ingest_file(path)
@@ -316,8 +342,10 @@ def test_interrupted_ingest_finishes_with_exactly_the_right_documents(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     settings.ingest.batch_size = 2
-    rows = [[f"INC{i}", f"Widget problem number {i}", f"Details of problem {i}", "Misc"]
-            for i in range(1, 8)]
+    rows = [
+        [f"INC{i}", f"Widget problem number {i}", f"Details of problem {i}", "Misc"]
+        for i in range(1, 8)
+    ]
     rows.insert(3, ["BAD", "", "", "Misc"])
     path = write_csv(tmp_path / "t.csv", HEADER, rows)
     good = {r[0] for r in rows if r[1]}
@@ -366,8 +394,16 @@ def test_reindex_rebuilds_with_the_same_ids_and_search_still_works(
 ) -> None:
     service.ingest_file(write_csv(tmp_path / "t.csv", HEADER, TICKETS))
     service.ingest_file(
-        write_jsonl("kb.jsonl", [{"id": "KB1", "title": "Clear the widget printer queue",
-                                  "body": "Open the print server and purge the tray queue."}]),
+        write_jsonl(
+            "kb.jsonl",
+            [
+                {
+                    "id": "KB1",
+                    "title": "Clear the widget printer queue",
+                    "body": "Open the print server and purge the tray queue.",
+                }
+            ],
+        ),
         kind="article",
     )
     ids_before = service.backend.ids()
@@ -391,9 +427,7 @@ def test_reindex_catches_up_on_rows_an_interrupted_run_left_unindexed(
     settings.ingest.batch_size = 1
     service = Firstline(settings)
     try:
-        monkeypatch.setattr(
-            service.backend, "upsert", _fail_on_call(service.backend.upsert, 2)
-        )
+        monkeypatch.setattr(service.backend, "upsert", _fail_on_call(service.backend.upsert, 2))
         with pytest.raises(RuntimeError):
             service.ingest_file(write_csv(tmp_path / "t.csv", HEADER, TICKETS))
         monkeypatch.undo()
@@ -410,9 +444,7 @@ def test_reindex_catches_up_on_rows_an_interrupted_run_left_unindexed(
 # -- stored as given, indexed normalised ---------------------------------------------------------
 
 
-def test_text_is_stored_as_given_but_indexed_normalised(
-    service: Firstline, tmp_path: Path
-) -> None:
+def test_text_is_stored_as_given_but_indexed_normalised(service: Firstline, tmp_path: Path) -> None:
     description = (
         "received from: maria.lopez@acme.example\n\n"
         "The widget printer on floor 3 jams.\n\nThanks,\nMaria\nAccounts"

@@ -48,10 +48,22 @@ def test_csv_rows_are_numbered_after_the_header_and_keep_quoted_commas_and_newli
 ) -> None:
     rows = list(read_rows(_write(tmp_path, "t.csv", CSV_GOOD)))
     assert rows == [
-        (1, {"Number": "INC1", "Short description": "Printer jam",
-             "Description": "Paper stuck in tray 2, floor 3"}),
-        (2, {"Number": "INC2", "Short description": "VPN drops",
-             "Description": "Disconnects every hour.\nSince Monday."}),
+        (
+            1,
+            {
+                "Number": "INC1",
+                "Short description": "Printer jam",
+                "Description": "Paper stuck in tray 2, floor 3",
+            },
+        ),
+        (
+            2,
+            {
+                "Number": "INC2",
+                "Short description": "VPN drops",
+                "Description": "Disconnects every hour.\nSince Monday.",
+            },
+        ),
     ]
 
 
@@ -71,8 +83,10 @@ def test_blank_csv_lines_are_ignored_not_reported(tmp_path: Path) -> None:
 
 def test_jsonl_rows_keep_their_json_types(tmp_path: Path) -> None:
     data = (
-        json.dumps({"id": 7, "title": "Printer jam", "tags": ["printing", "floor3"]}) + "\n"
-        + json.dumps({"id": "INC2", "title": "VPN drops"}) + "\n"
+        json.dumps({"id": 7, "title": "Printer jam", "tags": ["printing", "floor3"]})
+        + "\n"
+        + json.dumps({"id": "INC2", "title": "VPN drops"})
+        + "\n"
     )
     rows = list(read_rows(_write(tmp_path, "t.jsonl", data)))
     assert rows == [
@@ -101,8 +115,14 @@ def test_semicolon_delimited_csv_is_detected(tmp_path: Path) -> None:
     data = "Number;Short description;Description\nINC1;Printer, floor 3;Jams, again\n"
     rows = list(read_rows(_write(tmp_path, "t.csv", data)))
     assert rows == [
-        (1, {"Number": "INC1", "Short description": "Printer, floor 3",
-             "Description": "Jams, again"})
+        (
+            1,
+            {
+                "Number": "INC1",
+                "Short description": "Printer, floor 3",
+                "Description": "Jams, again",
+            },
+        )
     ]
 
 
@@ -178,8 +198,9 @@ def test_jsonl_bad_lines_are_reported_by_line_number_and_the_rest_read(tmp_path:
 def test_jsonl_broken_line_reason_points_at_the_column_on_that_line(tmp_path: Path) -> None:
     # The error is at the end of the line (column 15), not at column 1 of a phantom next line.
     rows = list(read_rows(_write(tmp_path, "t.jsonl", '{"title": "x",\n')))
-    assert _bad(rows) == {1: "broken JSON: Expecting property name enclosed in double quotes "
-                             "at column 15"}
+    assert _bad(rows) == {
+        1: "broken JSON: Expecting property name enclosed in double quotes at column 15"
+    }
 
 
 def test_jsonl_blank_lines_are_ignored_but_line_numbers_stay_editor_line_numbers(
@@ -248,8 +269,10 @@ def test_ingest_reports_every_kind_of_bad_row_and_stores_the_rest(service, tmp_p
 def test_ingest_reports_bad_jsonl_lines_and_stores_the_rest(service, write_jsonl) -> None:
     path = write_jsonl(
         "a.jsonl",
-        [{"id": "KB1", "title": "Reset MFA", "body": "Open the portal"},
-         {"id": "KB2", "title": ""}],
+        [
+            {"id": "KB1", "title": "Reset MFA", "body": "Open the portal"},
+            {"id": "KB2", "title": ""},
+        ],
     )
     with open(path, "a", encoding="utf-8") as fh:
         fh.write("[1, 2]\n{broken\n")

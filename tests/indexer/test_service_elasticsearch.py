@@ -35,8 +35,11 @@ ROWS = [
             ("Printer jam on floor 2", "Tray 2 jams with every print job.", "Printing"),
             ("Password expired", "Cannot log in, password expired over the weekend.", "Access"),
             ("Outlook calendar empty", "Meetings do not show in the Outlook calendar.", "Email"),
-            ("Webshop order not found", "Order number from the webshop is not in the ERP.",
-             "E-commerce"),
+            (
+                "Webshop order not found",
+                "Order number from the webshop is not in the ERP.",
+                "E-commerce",
+            ),
         ]
         * 8
     )
@@ -78,8 +81,10 @@ def test_ingest_search_similar_and_reindex(service: Firstline, tmp_path: Path) -
     hits = service.search("printer jams", k=3)
     assert hits[0]["title"] == "Printer jam on floor 2"
     assert hits[0]["why"]["lexical_rank"] is not None
-    assert any(service.search("printer jams", k=1)[0]["snippet"][s:e].lower() == "jams"
-               for s, e in hits[0]["highlights"])
+    assert any(
+        service.search("printer jams", k=1)[0]["snippet"][s:e].lower() == "jams"
+        for s, e in hits[0]["highlights"]
+    )
     sim = service.similar(ticket="INC0000", k=3)
     assert "INC0000" not in {h["external_id"] for h in sim}
     assert service.health()["index"]["backend"] == "elasticsearch"
@@ -154,8 +159,9 @@ def test_cli_ingest_with_elasticsearch_down_fails_with_one_line(tmp_path: Path) 
         "FIRSTLINE_ELASTICSEARCH__MAX_RETRIES": "0",
     }
     exe = str(Path(sys.executable).parent / "firstline")
-    r = subprocess.run([exe, "ingest", str(path)], env=env, capture_output=True, text=True,
-                       cwd=ROOT)
+    r = subprocess.run(
+        [exe, "ingest", str(path)], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "ingest" not in ln]
     assert len(lines) == 1 and lines[0].startswith("error: Elasticsearch at")

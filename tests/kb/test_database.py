@@ -15,12 +15,27 @@ from kb.settings import DatabaseSettings, Settings
 from tests.conftest import make_settings
 
 TICKETS = [
-    {"id": "INC1", "title": "VPN keeps disconnecting", "description": "Drops every 10 minutes.",
-     "category": "VPN", "opened": "2026-05-01 09:30:00"},
-    {"id": "INC2", "title": "Printer jam on floor 2", "description": "Tray 2 jammed again.",
-     "category": "Printing", "opened": "2026-05-02 10:00:00"},
-    {"id": "INC3", "title": "Ünïcode caller — Zürich office", "description": "Kein Drucker.",
-     "category": "Printing", "opened": "2026-05-03 11:00:00"},
+    {
+        "id": "INC1",
+        "title": "VPN keeps disconnecting",
+        "description": "Drops every 10 minutes.",
+        "category": "VPN",
+        "opened": "2026-05-01 09:30:00",
+    },
+    {
+        "id": "INC2",
+        "title": "Printer jam on floor 2",
+        "description": "Tray 2 jammed again.",
+        "category": "Printing",
+        "opened": "2026-05-02 10:00:00",
+    },
+    {
+        "id": "INC3",
+        "title": "Ünïcode caller — Zürich office",
+        "description": "Kein Drucker.",
+        "category": "Printing",
+        "opened": "2026-05-03 11:00:00",
+    },
 ]
 
 
