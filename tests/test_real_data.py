@@ -59,3 +59,23 @@ def test_seamonkey_duplicates_with_the_real_model(shared_data: Path, tmp_path: P
         Settings(data_dir=tmp_path),
     )
     assert result["recall_at_10"] >= 0.87  # README: 0.891; plain dense 0.87, BM25 0.78
+
+
+@pytest.mark.slow
+@pytest.mark.elasticsearch
+def test_elasticsearch_ranks_like_the_embedded_backend(
+    shared_data: Path, tmp_path: Path, es_url: str
+) -> None:
+    """Parity: same encoder, same fusion -> the same MAP within 0.02 (a subset, for CI time)."""
+    faq = shared_data / "stackfaq"
+    queries = tmp_path / "queries.jsonl"
+    lines = (faq / "queries_dev_pairs.jsonl").read_text().splitlines()
+    queries.write_text("\n".join(lines[::5]) + "\n")  # every 5th query: 125 of 625
+    embedded = evaluate_retrieval(faq / "docs.jsonl", queries, Settings(data_dir=tmp_path / "e"))
+    settings = Settings(data_dir=tmp_path / "es")
+    settings.search.backend = "elasticsearch"
+    settings.elasticsearch.urls = [es_url]
+    elastic = evaluate_retrieval(faq / "docs.jsonl", queries, settings)
+    assert elastic["queries"] == embedded["queries"] == 125
+    assert abs(elastic["map"] - embedded["map"]) <= 0.02
+    assert elastic["map"] >= 0.9
