@@ -17,17 +17,20 @@ from pydantic import ValidationError
 from api import errors
 from api.schemas import (
     ArticleBatch,
+    CorrectionIn,
     ErrorOut,
     IngestResult,
     SearchIn,
     SearchOut,
     SimilarIn,
     TicketBatch,
+    TriageIn,
 )
 from indexer.service import Firstline
 from indexer.types import Filters
 from kb.settings import Settings, get_settings
 from models.errors import FirstlineError, InvalidInputError
+from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (404, 413, 422, 503)}
 
@@ -36,7 +39,12 @@ def _service(request: Request) -> Firstline:
     return request.app.state.service
 
 
+def _triager(request: Request) -> Triager:
+    return request.app.state.triager
+
+
 Service = Annotated[Firstline, Depends(_service)]
+TriageService = Annotated[Triager, Depends(_triager)]
 
 
 def create_app(settings: Settings | None = None, service: Firstline | None = None) -> FastAPI:
@@ -45,6 +53,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Firstline(settings)
+        app.state.triager = Triager(settings, app.state.service)
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -145,6 +154,28 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     def get_article(ref: str, service: Service, source: str | None = None) -> dict[str, Any]:
         """An article by its external id (or ``article:<n>``)."""
         return service.get("article", ref, source)
+
+    @app.post("/triage", tags=["triage"])
+    def triage(body: TriageIn, triager: TriageService) -> dict[str, Any]:
+        """Classify one request (``request``) or a batch (``items``): type, impact, urgency,
+        priority and quadrant, category, assignment group, tier — each with a confidence, an
+        abstention ("needs a human") with the top 3, and its evidence; plus suggested KB
+        articles and similar resolved tickets."""
+        if (body.request is None) == (body.items is None):
+            raise InvalidInputError("give either 'request' or 'items'")
+        reqs = [body.request] if body.request is not None else list(body.items or [])
+        results = triager.predict([r.model_dump() for r in reqs], body.suggestions, body.record)
+        return {"results": results}
+
+    @app.post("/triage/{request_id}/corrections", tags=["triage"])
+    def correct(request_id: int, body: CorrectionIn, triager: TriageService) -> dict[str, Any]:
+        """Record an agent's correction of one field (feeds the next `triage train`)."""
+        return triager.correct(request_id, body.field, body.value, body.author)
+
+    @app.get("/triage/models", tags=["triage"])
+    def triage_models(triager: TriageService) -> dict[str, Any]:
+        """Trained model versions with their metrics; which one is active."""
+        return triager.models()
 
     return app
 

@@ -30,6 +30,11 @@ eval_app = typer.Typer(
     help="Evaluate retrieval quality (stable JSON output).", no_args_is_help=True
 )
 app.add_typer(eval_app, name="eval")
+triage_app = typer.Typer(
+    help="Intake triage: train, evaluate, predict, list and roll back models.",
+    no_args_is_help=True,
+)
+app.add_typer(triage_app, name="triage")
 
 out = Console()
 err = Console(stderr=True)
@@ -303,6 +308,131 @@ def eval_retrieval(
             p.update(tasks[stage], completed=done)
 
         result = evaluate_retrieval(docs, queries, s, run, progress)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _triager():  # noqa: ANN202
+    from triage.service import Triager
+
+    return Triager(get_settings())
+
+
+@triage_app.command("train")
+def triage_train(
+    force: Annotated[
+        bool, typer.Option("--force", help="Activate even if worse than the active model.")
+    ] = False,
+) -> None:
+    """Retrain from stored tickets plus agents' corrections; activate only if not worse."""
+    t = _triager()
+    try:
+        with Progress(TextColumn("[bold]training {task.description}"), console=err) as p:
+            task = p.add_task("")
+            result = t.train(
+                force=force, progress=lambda target: p.update(task, description=target)
+            )
+    finally:
+        t.service.close()
+    out.print_json(json.dumps(result, default=str))
+    if not result["activated"]:
+        err.print(
+            f"not activated: the new model is worse ({result['gate']}); "
+            "use --force to activate it anyway",
+            style="yellow",
+        )
+        raise typer.Exit(3)
+
+
+@triage_app.command("evaluate")
+def triage_evaluate() -> None:
+    """Metrics of the active model on the held-out test part of the stored history."""
+    t = _triager()
+    try:
+        out.print_json(json.dumps(t.evaluate(), default=str))
+    finally:
+        t.service.close()
+
+
+@triage_app.command("predict")
+def triage_predict(
+    text: Annotated[str, typer.Argument(help="The request's description (or title).")],
+    title: Annotated[str | None, typer.Option(help="Short description.")] = None,
+    vip: Annotated[bool, typer.Option("--vip", help="The caller is a VIP.")] = False,
+    users: Annotated[int | None, typer.Option(help="Number of users affected.")] = None,
+    caller: Annotated[str | None, typer.Option(help="Caller.")] = None,
+) -> None:
+    """Triage one request and print the result as JSON."""
+    t = _triager()
+    try:
+        req = {
+            "title": title,
+            "description": text,
+            "vip": vip,
+            "users_affected": users,
+            "caller": caller,
+        }
+        out.print_json(json.dumps(t.predict([req], record=False)[0], default=str))
+    finally:
+        t.service.close()
+
+
+@triage_app.command("models")
+def triage_models() -> None:
+    """Model versions with metrics and fingerprints; the active one is marked."""
+    out.print_json(json.dumps(_triager().models(), default=str))
+
+
+@triage_app.command("rollback")
+def triage_rollback() -> None:
+    """Re-activate the previously active model version."""
+    out.print(f"active triage model: {_triager().rollback()}")
+
+
+@triage_app.command("correct")
+def triage_correct(
+    request_id: Annotated[int, typer.Argument(help="The triage request's id.")],
+    field: Annotated[str, typer.Argument(help="type, impact, urgency, category, ...")],
+    value: Annotated[str, typer.Argument(help="The right value.")],
+    author: Annotated[str, typer.Option(help="Who corrects.")] = "cli",
+) -> None:
+    """Record an agent's correction (used by the next `triage train`)."""
+    t = _triager()
+    try:
+        out.print_json(json.dumps(t.correct(request_id, field, value, author), default=str))
+    finally:
+        t.service.close()
+
+
+@eval_app.command("triage")
+def eval_triage(
+    train: Annotated[Path, typer.Argument(help="Labelled training file (CSV, CSV.GZ, JSONL).")],
+    test: Annotated[Path, typer.Argument(help="File to predict and score.")],
+    text: Annotated[list[str], typer.Option("--text", help="Text column (repeatable).")],
+    label: Annotated[str, typer.Option("--label", help="Label column.")],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Write one prediction line per TEST row here.")
+    ] = None,
+) -> None:
+    """Train on TRAIN through the production pipeline, score TEST; one JSON object."""
+    from triage.evaluation import evaluate_triage
+
+    s = get_settings()
+    from indexer.service import Firstline
+
+    service = Firstline(s)
+    try:
+        result = evaluate_triage(
+            train,
+            test,
+            text,
+            label,
+            lambda texts: service.encoder.encode(list(texts)),
+            s.triage.target_precision,
+            s.triage.knn_weight,
+            predictions,
+        )
+    finally:
+        service.close()
     sys.stdout.write(json.dumps(result) + "\n")
 
 

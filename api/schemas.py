@@ -126,3 +126,26 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class TriageRequestIn(_In):
+    title: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=100_000)
+    caller: str | None = Short
+    vip: bool = False
+    users_affected: int | None = Field(default=None, ge=0, le=10_000_000)
+    service: str | None = Short
+    channel: str | None = Short
+
+
+class TriageIn(_In):
+    request: TriageRequestIn | None = None
+    items: list[TriageRequestIn] | None = Field(default=None, min_length=1, max_length=100)
+    suggestions: int = Field(default=3, ge=0, le=20)
+    record: bool = Field(default=True, description="Store the request for audit and corrections.")
+
+
+class CorrectionIn(_In):
+    field: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=200)
+    author: str = Field(min_length=1, max_length=200)

@@ -91,4 +91,32 @@ class Article(_Searchable, Base):
     body: Mapped[str] = mapped_column(Text, default="")
 
 
+class TriageRequest(Base):
+    """A request as intake saw it, with what triage predicted (for audit and retraining)."""
+
+    __tablename__ = "triage_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # caller, vip, ...
+    prediction: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Correction(Base):
+    """An agent's correction of one triage field: who, when, old, new."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer, index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(String(200))
+    new_value: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 RECORD_TYPES: dict[str, type[Ticket] | type[Article]] = {"ticket": Ticket, "article": Article}

@@ -122,6 +122,31 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1, le=10_000, description="Rows per committed batch.")
 
 
+class TriageSettings(BaseModel):
+    target_precision: float = Field(
+        default=0.90,
+        gt=0.0,
+        le=1.0,
+        description="Each target abstains ('needs a human') below the confidence threshold that "
+        "reaches this precision on validation data.",
+    )
+    matrix_file: Path | None = Field(
+        default=None,
+        description="JSON file with the impact × urgency priority matrix, level names and SLA "
+        "targets (default: the 3×3 ITIL matrix, P1-P5).",
+    )
+    kb_match_threshold: float = Field(
+        default=0.65,
+        ge=0.0,
+        le=1.0,
+        description="A published article or resolved ticket at least this similar (dense score) "
+        "makes a request first-line resolvable.",
+    )
+    knn_weight: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Weight of nearest-ticket votes in the model."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -142,6 +167,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     ingest: IngestSettings = IngestSettings()
+    triage: TriageSettings = TriageSettings()
     api: ApiSettings = ApiSettings()
 
     @property
@@ -149,6 +175,10 @@ class Settings(BaseSettings):
         if self.database.url is not None:
             return self.database.url.get_secret_value()
         return f"sqlite:///{(self.data_dir / 'firstline.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def index_dir(self) -> Path:

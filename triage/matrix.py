@@ -52,8 +52,9 @@ class PriorityMatrix:
                 raise InvalidInputError(f"priority matrix: no row for impact {i!r}")
             for u in self.urgency_levels:
                 if u not in row:
-                    raise InvalidInputError(f"priority matrix: no cell for impact {i!r}, "
-                                            f"urgency {u!r}")
+                    raise InvalidInputError(
+                        f"priority matrix: no cell for impact {i!r}, urgency {u!r}"
+                    )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PriorityMatrix:
@@ -71,10 +72,12 @@ class PriorityMatrix:
     def priority(self, impact: str, urgency: str) -> str:
         if impact not in self.impact_levels:
             raise InvalidInputError(
-                f"unknown impact {impact!r}; levels: {', '.join(self.impact_levels)}")
+                f"unknown impact {impact!r}; levels: {', '.join(self.impact_levels)}"
+            )
         if urgency not in self.urgency_levels:
             raise InvalidInputError(
-                f"unknown urgency {urgency!r}; levels: {', '.join(self.urgency_levels)}")
+                f"unknown urgency {urgency!r}; levels: {', '.join(self.urgency_levels)}"
+            )
         return self.cells[impact][urgency]
 
     def quadrant(self, impact: str, urgency: str) -> str:
@@ -122,6 +125,9 @@ def learn_matrix(rows: Iterable[tuple[str, str, str]]) -> PriorityMatrix:
         cells.setdefault(impact, {})[urgency] = max(c, key=lambda p: c[p])
     priorities = sorted({p for row in cells.values() for p in row.values()})
     return PriorityMatrix(
-        impact_levels=tuple(sorted(impacts)), urgency_levels=tuple(sorted(urgencies)),
-        cells=cells, names={p: p for p in priorities}, sla={},
+        impact_levels=tuple(sorted(impacts)),
+        urgency_levels=tuple(sorted(urgencies)),
+        cells=cells,
+        names={p: p for p in priorities},
+        sla={},
     )

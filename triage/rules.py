@@ -34,7 +34,9 @@ _IMPROVE = re.compile(
     r"idea:|feature request|wish)\b",
     re.I,
 )
-_QUESTION = re.compile(r"^\s*(how (?:do|can|to)|where (?:do|can|is)|what is|is it possible)\b", re.I)
+_QUESTION = re.compile(
+    r"^\s*(how (?:do|can|to)|where (?:do|can|is)|what is|is it possible)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -52,28 +54,60 @@ def apply_rules(request: dict[str, Any]) -> list[RuleHit]:
     users = request.get("users_affected")
     wide = _WIDE.search(text)
     if isinstance(users, int) and users >= 50:
-        hits.append(RuleHit("impact", "high", "many_users",
-                            f"{users} users affected (≥ 50): organisation-wide impact"))
+        hits.append(
+            RuleHit(
+                "impact",
+                "high",
+                "many_users",
+                f"{users} users affected (≥ 50): organisation-wide impact",
+            )
+        )
     elif isinstance(users, int) and users >= 10 and wide:
-        hits.append(RuleHit("impact", "high", "many_users_wide",
-                            f"{users} users affected and the text says {wide.group(0)!r}"))
+        hits.append(
+            RuleHit(
+                "impact",
+                "high",
+                "many_users_wide",
+                f"{users} users affected and the text says {wide.group(0)!r}",
+            )
+        )
     elif isinstance(users, int) and users >= 10:
-        hits.append(RuleHit("impact", "medium", "several_users",
-                            f"{users} users affected (10-49): a team or department"))
+        hits.append(
+            RuleHit(
+                "impact",
+                "medium",
+                "several_users",
+                f"{users} users affected (10-49): a team or department",
+            )
+        )
     elif isinstance(users, int) and users == 1 and not wide:
         hits.append(RuleHit("impact", "low", "one_user", "one user affected"))
     blocked = _BLOCKED.search(text)
     if request.get("vip"):
-        hits.append(RuleHit("urgency", "high", "vip",
-                            "the caller is flagged VIP: urgency raised to high"))
+        hits.append(
+            RuleHit("urgency", "high", "vip", "the caller is flagged VIP: urgency raised to high")
+        )
     elif wide and blocked:
-        hits.append(RuleHit("urgency", "high", "outage",
-                            f"{wide.group(0)!r} and {blocked.group(0)!r}: work is blocked now"))
+        hits.append(
+            RuleHit(
+                "urgency",
+                "high",
+                "outage",
+                f"{wide.group(0)!r} and {blocked.group(0)!r}: work is blocked now",
+            )
+        )
     change = _CHANGE.search(text)
-    if change and (request.get("title") or "").lower().startswith(("change", "rfc", "deploy",
-                                                                   "migrat", "upgrade")):
-        hits.append(RuleHit("type", "change", "change_title",
-                            f"the title announces a change ({change.group(0)!r})"))
+    if change and (request.get("title") or "").lower().startswith(
+        ("change", "rfc", "deploy", "migrat", "upgrade")
+    ):
+        hits.append(
+            RuleHit(
+                "type",
+                "change",
+                "change_title",
+                f"the title announces a change ({change.group(0)!r})",
+            )
+        )
     elif _QUESTION.search(request.get("title") or ""):
         hits.append(RuleHit("type", "question", "question_title", "the title asks how/where/what"))
     return hits

@@ -1,0 +1,178 @@
+"""Training, evaluation and the evaluation gate for the triage models.
+
+Every labelled example goes to one of three parts by a hash of its text — train (65 %),
+validation (15 %, where the abstention thresholds are chosen) and test (20 %, where models are
+compared) — so a retrain on grown data keeps the old test rows out of training and the old and
+the new model are judged on the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from triage.calibration import curve_summary, ece, threshold_for_precision
+from triage.classifier import TriageClassifier
+
+TARGETS = ("type", "impact", "urgency", "category", "assignment_group", "tier")
+
+
+@dataclass
+class Example:
+    text: str
+    labels: dict[str, str]
+    key: str = ""
+
+    def part(self) -> str:
+        h = int(hashlib.sha256((self.key or self.text).encode()).hexdigest()[:8], 16) % 100
+        return "train" if h < 65 else ("validation" if h < 80 else "test")
+
+
+@dataclass
+class TriageBundle:
+    """Everything a prediction needs, saved as one versioned artifact."""
+
+    models: dict[str, TriageClassifier] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fallback: dict[str, str] = field(default_factory=dict)  # targets without enough labels
+
+
+def fingerprint(examples: Sequence[Example]) -> str:
+    h = hashlib.sha256()
+    for e in sorted(examples, key=lambda e: e.key or e.text):
+        h.update(json.dumps([e.key, e.text, e.labels], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def score(
+    model: TriageClassifier,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    embeddings: np.ndarray | None,
+    threshold: float,
+) -> dict[str, Any]:
+    """Accuracy, F1, calibration and abstention figures of one model on labelled rows."""
+    proba = model.predict_proba(texts, embeddings)
+    pred = model.classes_[proba.argmax(axis=1)]
+    conf = proba.max(axis=1)
+    y = np.asarray([str(v) for v in labels])
+    correct = pred == y
+    confident = conf >= threshold
+    return {
+        "n": len(y),
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro", zero_division=0)), 4),
+        "weighted_f1": round(float(f1_score(y, pred, average="weighted", zero_division=0)), 4),
+        "coverage": round(float(confident.mean()), 4) if len(y) else 0.0,
+        "accuracy_when_confident": round(float(correct[confident].mean()), 4)
+        if confident.any()
+        else None,
+        "ece": round(ece(conf, correct), 4),
+        "precision_at_coverage": curve_summary(conf, correct),
+    }
+
+
+def fit_target(
+    texts_train: Sequence[str],
+    y_train: Sequence[str],
+    emb_train: np.ndarray | None,
+    texts_val: Sequence[str],
+    y_val: Sequence[str],
+    emb_val: np.ndarray | None,
+    target_precision: float,
+    knn_weight: float,
+) -> tuple[TriageClassifier, float]:
+    """Fit one target's model and choose its abstention threshold on the validation rows."""
+    model = TriageClassifier(knn_weight=knn_weight).fit(texts_train, y_train, emb_train)
+    if len(texts_val) == 0:
+        return model, 1.000001
+    proba = model.predict_proba(texts_val, emb_val)
+    correct = model.classes_[proba.argmax(axis=1)] == np.asarray([str(v) for v in y_val])
+    return model, threshold_for_precision(proba.max(axis=1), correct, target_precision)
+
+
+def train_bundle(
+    examples: Sequence[Example],
+    embed: Callable[[Sequence[str]], np.ndarray] | None,
+    target_precision: float,
+    knn_weight: float,
+    progress: Callable[[str], None] | None = None,
+    min_examples: int = 10,
+) -> tuple[TriageBundle, dict[str, dict[str, Any]]]:
+    """Train every target that has labels; return the bundle and its test metrics."""
+    texts = [e.text for e in examples]
+    emb = embed(texts) if embed is not None and texts else None
+    parts = np.asarray([e.part() for e in examples])
+    bundle = TriageBundle()
+    for target in TARGETS:
+        labelled = np.asarray([bool(e.labels.get(target)) for e in examples])
+        y_all = np.asarray([e.labels.get(target) or "" for e in examples])
+        n_classes = len(set(y_all[labelled]))
+        if labelled.sum() < min_examples or n_classes < 2:
+            bundle.fallback[target] = (
+                f"{int(labelled.sum())} labelled examples, {n_classes} distinct labels: rules only"
+            )
+            continue
+        if progress:
+            progress(target)
+        sel = {p: np.flatnonzero(labelled & (parts == p)) for p in ("train", "validation", "test")}
+        if len(set(y_all[sel["train"]])) < 2:
+            bundle.fallback[target] = "too few training rows after the split: rules only"
+            continue
+
+        def rows(p: str, sel: dict[str, np.ndarray] = sel, y_all: np.ndarray = y_all):  # noqa: ANN202
+            i = sel[p]
+            return [texts[j] for j in i], list(y_all[i]), (emb[i] if emb is not None else None)
+
+        model, threshold = fit_target(
+            *rows("train"), *rows("validation"), target_precision, knn_weight
+        )
+        bundle.models[target] = model
+        bundle.thresholds[target] = threshold
+        t_texts, t_y, t_emb = rows("test")
+        if t_texts:
+            bundle.metrics[target] = score(model, t_texts, t_y, t_emb, threshold)
+    return bundle, bundle.metrics
+
+
+def evaluate_bundle(
+    bundle: TriageBundle,
+    examples: Sequence[Example],
+    embed: Callable[[Sequence[str]], np.ndarray] | None,
+) -> dict[str, dict[str, Any]]:
+    """Metrics of a (possibly older) bundle on the test part of ``examples``."""
+    test = [e for e in examples if e.part() == "test"]
+    texts = [e.text for e in test]
+    emb = embed(texts) if embed is not None and texts else None
+    out = {}
+    for target, model in bundle.models.items():
+        idx = [i for i, e in enumerate(test) if e.labels.get(target)]
+        if not idx:
+            continue
+        y = [test[i].labels[target] for i in idx]
+        out[target] = score(
+            model,
+            [texts[i] for i in idx],
+            y,
+            emb[idx] if emb is not None else None,
+            bundle.thresholds.get(target, 1.0),
+        )
+    return out
+
+
+def gate(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]]) -> tuple[bool, str]:
+    """Is the new model at least as good as the old on the targets both predict?"""
+    common = sorted(set(new) & set(old))
+    if not common:
+        return True, "no earlier model to compare with"
+    new_acc = float(np.mean([new[t]["accuracy"] for t in common]))
+    old_acc = float(np.mean([old[t]["accuracy"] for t in common]))
+    detail = f"mean test accuracy over {', '.join(common)}: new {new_acc:.4f}, active {old_acc:.4f}"
+    return new_acc >= old_acc - 1e-9, detail
