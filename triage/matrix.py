@@ -96,7 +96,7 @@ class PriorityMatrix:
         return Sla(*target) if target else None
 
     def agreement(self, rows: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
-        """How often this matrix gives the recorded priority: rows of (impact, urgency, priority)."""
+        """How often this matrix gives the recorded priority; rows: (impact, urgency, priority)."""
         n = hits = 0
         confusion: dict[str, dict[str, int]] = {}
         for impact, urgency, recorded in rows:
@@ -108,26 +108,40 @@ class PriorityMatrix:
         return {"n": n, "agreement": round(hits / n, 4) if n else None, "confusion": confusion}
 
 
-def learn_matrix(rows: Iterable[tuple[str, str, str]]) -> PriorityMatrix:
-    """The matrix a desk actually uses: each cell's most frequent recorded priority."""
+def _ordered(levels: list[str]) -> tuple[str, ...]:
+    if set(levels) <= set(LEVELS):
+        return tuple(v for v in LEVELS if v in levels)
+    return tuple(sorted(levels))
+
+
+def learn_matrix(
+    rows: Iterable[tuple[str, str, str]], fallback: PriorityMatrix | None = None
+) -> PriorityMatrix:
+    """The matrix a desk actually uses: each cell's most frequent recorded priority.  Cells
+    never seen take ``fallback``'s value (default: the most frequent priority overall)."""
     counts: dict[tuple[str, str], dict[str, int]] = {}
-    impacts: list[str] = []
-    urgencies: list[str] = []
+    overall: dict[str, int] = {}
     for impact, urgency, prio in rows:
         counts.setdefault((impact, urgency), {}).setdefault(prio, 0)
         counts[(impact, urgency)][prio] += 1
-        if impact not in impacts:
-            impacts.append(impact)
-        if urgency not in urgencies:
-            urgencies.append(urgency)
+        overall[prio] = overall.get(prio, 0) + 1
+    if not counts:
+        raise InvalidInputError("no rows to learn a priority matrix from")
+    impacts = _ordered(sorted({i for i, _ in counts}))
+    urgencies = _ordered(sorted({u for _, u in counts}))
+    commonest = max(overall, key=lambda p: overall[p])
     cells: dict[str, dict[str, str]] = {}
-    for (impact, urgency), c in counts.items():
-        cells.setdefault(impact, {})[urgency] = max(c, key=lambda p: c[p])
+    for i in impacts:
+        for u in urgencies:
+            c = counts.get((i, u))
+            if c:
+                cells.setdefault(i, {})[u] = max(c, key=lambda p: c[p])
+            elif fallback is not None and i in fallback.cells and u in fallback.cells[i]:
+                cells.setdefault(i, {})[u] = fallback.cells[i][u]
+            else:
+                cells.setdefault(i, {})[u] = commonest
     priorities = sorted({p for row in cells.values() for p in row.values()})
     return PriorityMatrix(
-        impact_levels=tuple(sorted(impacts)),
-        urgency_levels=tuple(sorted(urgencies)),
-        cells=cells,
-        names={p: p for p in priorities},
-        sla={},
+        impact_levels=impacts, urgency_levels=urgencies, cells=cells,
+        names={p: p for p in priorities}, sla={},
     )
