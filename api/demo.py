@@ -19,7 +19,9 @@ UI_APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 
 
 def ingest_demo(settings: Settings, console: Console) -> None:
+    """Ingest the demo articles and tickets, and train triage on them (once)."""
     from indexer.service import Firstline
+    from triage.service import Triager
 
     service = Firstline(settings)
     try:
@@ -30,6 +32,11 @@ def ingest_demo(settings: Settings, console: Console) -> None:
                 f"{name}: {report.added} added, {report.updated} updated, "
                 f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
             )
+        triager = Triager(settings, service)
+        if triager.store.active_version("triage") is None:
+            console.print("training the triage models on the demo tickets ...")
+            result = triager.train()
+            console.print(f"triage model {result['version']} active")
     finally:
         service.close()
 
@@ -77,6 +84,8 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--logger.level",
+            "error",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -87,6 +96,9 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
             return
         _wait(f"http://{settings.api.host}:{ui_port}/_stcore/health", timeout=60)
         console.print(f"API:     {api_url}/docs   (try {api_url}/search?q=vpn+keeps+disconnecting)")
+        console.print(f"Triage:  curl -s {api_url}/triage -H 'content-type: application/json' "
+                      "-d '{\"request\": {\"title\": \"VPN drops\", \"description\": "
+                      "\"GlobalProtect disconnects every 10 minutes\"}}'")
         console.print(f"Console: http://{settings.api.host}:{ui_port}")
         console.print("Press Ctrl-C to stop.")
         while thread.is_alive() and ui.poll() is None:

@@ -198,15 +198,46 @@ def bench_query_encoding(n: int = 200) -> dict:
     }
 
 
+def bench_triage(n: int = 200) -> dict:
+    """One request triaged end to end (encoding, 6 models, rules, 2 searches), demo data."""
+    from indexer.service import Firstline
+    from triage.service import Triager
+
+    demo = ROOT / "demo"
+    rows = [json.loads(line) for line in (demo / "tickets.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        svc = Firstline(settings)
+        svc.ingest_file(demo / "articles.jsonl", kind="article", source="demo")
+        svc.ingest_file(demo / "tickets.jsonl", kind="ticket", source="demo")
+        triager = Triager(settings, svc)
+        t = time.perf_counter()
+        triager.train()
+        train_s = time.perf_counter() - t
+        rng = random.Random(5)
+        lat = []
+        for _ in range(n):
+            r = rng.choice(rows)
+            words = r["description"].split()
+            rng.shuffle(words)
+            req = {"title": r["title"], "description": " ".join(words[: rng.randint(8, 40)])}
+            t = time.perf_counter()
+            triager.predict([req], suggestions=3, record=False)
+            lat.append((time.perf_counter() - t) * 1000)
+        svc.close()
+    return {"requests": n, "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2), "train_demo_s": round(train_s, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=["ingest", "search", "encode"], action="append")
+    ap.add_argument("--only", choices=["ingest", "search", "encode", "triage"], action="append")
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--ingest-rows", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = ap.parse_args()
-    only = set(args.only or ["ingest", "search", "encode"])
+    only = set(args.only or ["ingest", "search", "encode", "triage"])
     report: dict = {
         "machine": f"{platform.processor() or platform.machine()}, "
         f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
@@ -217,6 +248,9 @@ def main() -> None:
     if "encode" in only:
         report["query_encoding"] = bench_query_encoding()
         print("query encoding", report["query_encoding"], flush=True)
+    if "triage" in only:
+        report["triage"] = bench_triage()
+        print("triage", report["triage"], flush=True)
     if "search" in only:
         report["search"] = []
         for size in (int(s) for s in args.sizes.split(",")):

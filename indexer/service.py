@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 
 from indexer.backends.base import SearchBackend, create_backend
@@ -87,14 +88,15 @@ class Firstline:
         k: int = 10,
         filters: Filters | None = None,
         mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
+        """Search; ``vector`` is the query's embedding when the caller already has it."""
         text = (text or "").strip()
         if not text:
             raise InvalidInputError("the query is empty")
         if k < 1:
             raise InvalidInputError("k must be at least 1")
-        vector = None
-        if mode != "lexical":
+        if mode != "lexical" and vector is None:
             vector = self.encoder.encode([text])[0]
         hits = self.backend.search(
             SearchRequest(text=text, vector=vector, k=k, filters=filters or Filters(), mode=mode)

@@ -54,9 +54,17 @@ class ArtifactStore:
         return self.root / name
 
     def save(self, name: str, obj: Any, **meta: Any) -> ArtifactMeta:
-        version = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 10**6:06d}"
-        d = self._dir(name) / version
-        d.mkdir(parents=True, exist_ok=True)
+        while True:
+            # Second, then microsecond within it: versions sort in the order they were saved.
+            ns = time.time_ns()
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(ns // 10**9))
+            version = f"{stamp}-{ns // 1000 % 10**6:06d}"
+            d = self._dir(name) / version
+            try:
+                d.mkdir(parents=True)  # never overwrite an existing version
+                break
+            except FileExistsError:
+                continue
         joblib.dump(obj, d / "model.joblib", compress=3)
         m = ArtifactMeta(
             name=name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -76,9 +77,18 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) == 1:
             self.linear_ = None
         else:
-            svc = LinearSVC(C=self.C, class_weight=self.class_weight)
+            X_fit, y_fit = X, y
+            if counts.min() < cv:
+                # Cross-validated calibration needs every label in every fold: a label seen
+                # once (say a category an agent just introduced by a correction) is repeated
+                # rather than failing the whole training.
+                rare = np.flatnonzero(np.isin(y, self.classes_[counts < cv]))
+                X_fit = sparse.vstack([X, X[rare]], format="csr")
+                y_fit = np.concatenate([y, y[rare]])
+            # A fixed seed: the same data gives the same model (and the same gate verdict).
+            svc = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=0)
             self.linear_ = CalibratedClassifierCV(svc, method=self.calibration, cv=cv)
-            self.linear_.fit(X, y)
+            self.linear_.fit(X_fit, y_fit)
             coefs = [c.estimator.coef_ for c in self.linear_.calibrated_classifiers_]
             self.coef_ = np.mean(coefs, axis=0)
             if self.coef_.shape[0] == 1:  # binary: one row for the positive class

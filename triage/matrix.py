@@ -82,6 +82,7 @@ class PriorityMatrix:
 
     def quadrant(self, impact: str, urgency: str) -> str:
         """2×2 view for the console: the upper half of each scale counts as high."""
+        self.priority(impact, urgency)  # an unknown level is the caller's error, said clearly
         hi_i = self.impact_levels.index(impact) >= len(self.impact_levels) / 2
         hi_u = self.urgency_levels.index(urgency) >= len(self.urgency_levels) / 2
         return {

@@ -258,15 +258,21 @@ class Triager:
                 rule=hit.reason,
                 confidence=f["confidence"],
             )
-        suggested = self._suggestions(text, k)
-        result: dict[str, Any] = {"fields": fields, **suggested}
+        suggested = self._suggestions(text, k, emb[0])
+        result: dict[str, Any] = {"fields": fields}
         result.update(self._priority(fields["impact"]["value"], fields["urgency"]["value"]))
         self._tier(fields, result.get("priority"), suggested)
+        result.update({name: hits[:k] for name, hits in suggested.items()})
         return result
 
-    def _suggestions(self, text: str, k: int) -> dict[str, list[dict[str, Any]]]:
-        articles = self.service.search(text, k, Filters(kinds=["article"], statuses=["published"]))
-        tickets = self.service.search(text, k, Filters(kinds=["ticket"]))
+    def _suggestions(
+        self, text: str, k: int, vector: np.ndarray
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Published articles and similar resolved tickets (enough of them to judge the tier)."""
+        n = max(k, 3)
+        published = Filters(kinds=["article"], statuses=["published"])
+        articles = self.service.search(text, n, published, vector=vector)
+        tickets = self.service.search(text, n, Filters(kinds=["ticket"]), vector=vector)
         return {"suggested_articles": articles, "similar_tickets": tickets}
 
     def _tier(

@@ -1,0 +1,152 @@
+"""POST /triage, corrections and model listing as an HTTP client sees them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from indexer.service import Firstline
+from kb.settings import Settings
+from tests.conftest import make_settings
+from tests.triage.conftest import TriageEnv, ingest_demo
+from triage.training import TARGETS
+
+FLOOR_DOWN = {
+    "title": "Network down on the whole floor",
+    "description": "The network is down for the whole 3rd floor, nobody can work.",
+    "users_affected": 25,
+}
+PRINTER = {"title": "Printer not ready", "description": "Says not ready.", "vip": True}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, demo_env: TriageEnv) -> Iterator[TestClient]:
+    """The API over its own copy of the demo history with the session's trained model."""
+    settings = make_settings(tmp_path_factory.mktemp("triage-api"))
+    service = Firstline(settings)
+    ingest_demo(service)
+    service.close()
+    shutil.copytree(demo_env.settings.models_dir, settings.models_dir)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def assert_invalid(response, *words: str) -> None:  # noqa: ANN001
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_input"
+    for w in words:
+        assert w in error["message"], error["message"]
+
+
+def test_triage_one_request(client: TestClient) -> None:
+    response = client.post("/triage", json={"request": FLOOR_DOWN})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert set(result["fields"]) == set(TARGETS)
+    assert result["priority"] == "P1"
+    assert result["fields"]["impact"]["decided_by"] == "rule:many_users_wide"
+    assert result["fields"]["tier"]["value"] == "second_line"
+    assert len(result["suggested_articles"]) == 3  # the default
+    assert len(result["similar_tickets"]) == 3
+    assert result["similar_tickets"][0]["kind"] == "ticket"
+    assert isinstance(result["request_id"], int)
+
+
+def test_triage_a_batch_in_order(client: TestClient) -> None:
+    response = client.post(
+        "/triage", json={"items": [PRINTER, FLOOR_DOWN], "suggestions": 1, "record": False}
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["fields"]["urgency"]["decided_by"] for r in results] == ["rule:vip", "rule:outage"]
+    assert [len(r["suggested_articles"]) for r in results] == [1, 1]
+    assert all("request_id" not in r for r in results)
+
+
+def test_triage_without_suggestions(client: TestClient) -> None:
+    response = client.post("/triage", json={"request": PRINTER, "suggestions": 0})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["suggested_articles"] == [] and result["similar_tickets"] == []
+    assert result["fields"]["urgency"]["value"] == "high"
+
+
+def test_triage_before_training_is_409(tmp_path: Path) -> None:
+    settings: Settings = make_settings(tmp_path)
+    with TestClient(create_app(settings)) as c:
+        response = c.post("/triage", json={"request": PRINTER})
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["type"] == "model_not_trained"
+    assert "firstline triage train" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, ["either 'request' or 'items'"]),
+        ({"request": PRINTER, "items": [PRINTER]}, ["either 'request' or 'items'"]),
+        ({"items": []}, ["items"]),
+        ({"request": {"title": "", "description": ""}}, ["title or a description"]),
+        ({"request": {**PRINTER, "users_affected": -1}}, ["users_affected"]),
+        ({"request": {**PRINTER, "priority": "P1"}}, ["priority"]),
+        ({"request": PRINTER, "suggestions": 50}, ["suggestions"]),
+    ],
+)
+def test_invalid_triage_body_is_422(client: TestClient, body: dict, words: list[str]) -> None:
+    assert_invalid(client.post("/triage", json=body), *words)
+
+
+def test_correction_is_stored(client: TestClient) -> None:
+    result = client.post("/triage", json={"request": PRINTER}).json()["results"][0]
+    rid = result["request_id"]
+    response = client.post(
+        f"/triage/{rid}/corrections",
+        json={"field": "category", "value": "Hardware", "author": "maria"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["request_id"] == rid
+    assert (body["field"], body["new"], body["author"]) == ("category", "Hardware", "maria")
+    assert body["old"] == result["fields"]["category"]["value"]
+    assert body["created_at"]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"field": "priority", "value": "P1", "author": "maria"}, ["unknown field 'priority'"]),
+        ({"field": "category", "value": "", "author": "maria"}, ["value"]),
+        ({"field": "category", "value": "   ", "author": "maria"}, ["empty"]),
+        ({"field": "category", "value": "Network"}, ["author"]),
+    ],
+)
+def test_invalid_correction_is_422(client: TestClient, body: dict, words: list[str]) -> None:
+    rid = client.post("/triage", json={"request": PRINTER}).json()["results"][0]["request_id"]
+    assert_invalid(client.post(f"/triage/{rid}/corrections", json=body), *words)
+
+
+def test_correction_of_unknown_request_is_404(client: TestClient) -> None:
+    response = client.post(
+        "/triage/987654/corrections",
+        json={"field": "category", "value": "Network", "author": "maria"},
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["type"] == "not_found"
+
+
+def test_models_lists_the_active_version(client: TestClient, demo_env: TriageEnv) -> None:
+    response = client.get("/triage/models")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["active"] == demo_env.first_training["version"]
+    (version,) = body["versions"]
+    assert version["active"] is True
+    assert set(version["metrics"]) == set(TARGETS)
+    assert 0 <= version["metrics"]["category"]["accuracy"] <= 1
