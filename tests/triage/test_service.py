@@ -130,7 +130,7 @@ def test_prediction_has_every_target_with_confidence_top3_and_evidence(
         assert 1 <= len(f["top"]) <= 3
         probs = [p for _, p in f["top"]]
         assert probs == sorted(probs, reverse=True)
-        assert f["top"][0][1] == f["confidence"] or f["decided_by"].startswith("rule:")
+        assert f["top"][0][1] == f["confidence"]  # a rule keeps the model's confidence
         if f["decided_by"] == "model":
             assert f["abstained"] == (f["confidence"] < thresholds[target])
             assert f["value"] == (None if f["abstained"] else f["top"][0][0])
