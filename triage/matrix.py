@@ -143,6 +143,9 @@ def learn_matrix(
                 cells.setdefault(i, {})[u] = commonest
     priorities = sorted({p for row in cells.values() for p in row.values()})
     return PriorityMatrix(
-        impact_levels=impacts, urgency_levels=urgencies, cells=cells,
-        names={p: p for p in priorities}, sla={},
+        impact_levels=impacts,
+        urgency_levels=urgencies,
+        cells=cells,
+        names={p: p for p in priorities},
+        sla={},
     )

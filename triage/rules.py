@@ -29,6 +29,10 @@ _CHANGE = re.compile(
     r"upgrade|new (?:process|workflow|procedure)|process change|maintenance window|cab)\b",
     re.I,
 )
+_BROKEN = re.compile(
+    r"\b(broke|broken|fail(?:s|ed|ing)?|error|not working|doesn't work|cannot|can't|since)\b",
+    re.I,
+)
 _IMPROVE = re.compile(
     r"\b(suggest(?:ion)?|would be (?:nice|great|helpful)|could we|it would help|improvement|"
     r"idea:|feature request|wish)\b",
@@ -97,8 +101,23 @@ def apply_rules(request: dict[str, Any]) -> list[RuleHit]:
             )
         )
     change = _CHANGE.search(text)
-    if change and (request.get("title") or "").lower().startswith(
-        ("change", "rfc", "deploy", "migrat", "upgrade")
+    title = (request.get("title") or "").lower()
+    if (
+        change
+        and title.startswith(
+            (
+                "change ",
+                "change:",
+                "rfc",
+                "request for change",
+                "deploy",
+                "migrat",
+                "upgrade ",
+                "roll out",
+                "rollout",
+            )
+        )
+        and not _BROKEN.search(title)
     ):
         hits.append(
             RuleHit(
