@@ -58,37 +58,127 @@ with st.sidebar:
         st.write(f"{db['articles']} articles · {db['tickets']} tickets")
         st.write(f"index: {health['index']['backend']} · model: {health['model']['name']}")
 
-with st.form("search", border=False):
-    query = st.text_input("Search", placeholder="e.g. outlook calendar meetings not showing")
-    submitted = st.form_submit_button("Search", type="primary")
+search_tab, triage_tab = st.tabs(["Search", "Triage"])
 
-if submitted and query.strip():
-    body, error = api(
-        "POST", "/search", json={"query": query, "k": k, "mode": mode, "kinds": kinds or None}
-    )
-    if error:
-        st.error(error)
-    elif not body["hits"]:
-        st.info("No results. Try other words, or widen the filters.")
-    else:
-        st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms")
-        for hit in body["hits"]:
-            why = hit["why"]
-            ranks = " · ".join(
-                f"{name} #{why[key]}"
-                for name, key in (("BM25", "lexical_rank"), ("semantic", "dense_rank"))
-                if why[key]
-            )
-            with st.container(border=True):
-                st.markdown(
-                    f"**{html.escape(hit['title'])}**  \n"
-                    f"<small>{hit['kind']} {html.escape(hit['external_id'])}"
-                    f"{' · ' + html.escape(hit['category']) if hit.get('category') else ''}"
-                    f" · matched by {ranks}</small>",
-                    unsafe_allow_html=True,
+with search_tab:
+    with st.form("search", border=False):
+        query = st.text_input("Search", placeholder="e.g. outlook calendar meetings not showing")
+        submitted = st.form_submit_button("Search", type="primary")
+
+    if submitted and query.strip():
+        body, error = api(
+            "POST", "/search", json={"query": query, "k": k, "mode": mode, "kinds": kinds or None}
+        )
+        if error:
+            st.error(error)
+        elif not body["hits"]:
+            st.info("No results. Try other words, or widen the filters.")
+        else:
+            st.caption(f"{len(body['hits'])} results in {body['took_ms']:.0f} ms")
+            for hit in body["hits"]:
+                why = hit["why"]
+                ranks = " · ".join(
+                    f"{name} #{why[key]}"
+                    for name, key in (("BM25", "lexical_rank"), ("semantic", "dense_rank"))
+                    if why[key]
                 )
-                st.markdown(highlighted(hit["snippet"], hit["highlights"]), unsafe_allow_html=True)
-                if hit.get("resolution"):
-                    st.success(f"Resolution: {hit['resolution']}")
-elif submitted:
-    st.warning("Type what the user asked first.")
+                with st.container(border=True):
+                    st.markdown(
+                        f"**{html.escape(hit['title'])}**  \n"
+                        f"<small>{hit['kind']} {html.escape(hit['external_id'])}"
+                        f"{' · ' + html.escape(hit['category']) if hit.get('category') else ''}"
+                        f" · matched by {ranks}</small>",
+                        unsafe_allow_html=True,
+                    )
+                    st.markdown(
+                        highlighted(hit["snippet"], hit["highlights"]), unsafe_allow_html=True
+                    )
+                    if hit.get("resolution"):
+                        st.success(f"Resolution: {hit['resolution']}")
+    elif submitted:
+        st.warning("Type what the user asked first.")
+
+
+FIELD_NAMES = {
+    "type": "Type",
+    "impact": "Impact",
+    "urgency": "Urgency",
+    "category": "Category",
+    "assignment_group": "Assignment group",
+    "tier": "Tier",
+}
+
+
+def triage_card(result: dict) -> None:
+    if result.get("priority"):
+        sla = result.get("sla") or {}
+        st.markdown(
+            f"### {html.escape(result['priority'])} {html.escape(result.get('priority_name', ''))}"
+            f" · {html.escape(result['quadrant'])}",
+        )
+        if sla:
+            st.caption(
+                f"SLA: respond within {sla['respond_minutes']} min, resolve within "
+                f"{sla['resolve_minutes'] // 60} h"
+            )
+    else:
+        st.warning("Priority needs a human: impact or urgency is uncertain.")
+    rows = []
+    for key, label in FIELD_NAMES.items():
+        f = result["fields"][key]
+        if f["abstained"]:
+            top = ", ".join(f"{v} {p:.0%}" for v, p in f.get("top", []))
+            value = f"needs a human ({top})" if top else "needs a human"
+        else:
+            value = f["value"]
+        conf = "" if f.get("confidence") is None else f"{f['confidence']:.0%}"
+        why = f.get("rule") or ", ".join(
+            t["term"] for t in f.get("evidence", {}).get("terms", [])[:4]
+        )
+        rows.append(
+            {
+                "field": label,
+                "value": value,
+                "confidence": conf,
+                "decided by": f["decided_by"],
+                "why": why,
+            }
+        )
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    if result.get("suggested_articles"):
+        st.markdown("**Suggested answers**")
+        for hit in result["suggested_articles"]:
+            st.markdown(
+                f"- {html.escape(hit['title'])} <small>({html.escape(hit['external_id'])})</small>",
+                unsafe_allow_html=True,
+            )
+    if result.get("similar_tickets"):
+        st.markdown("**Similar resolved tickets**")
+        for hit in result["similar_tickets"]:
+            fix = f" — fix: {html.escape(hit['resolution'][:120])}" if hit.get("resolution") else ""
+            st.markdown(f"- {html.escape(hit['title'])}{fix}", unsafe_allow_html=True)
+
+
+with triage_tab:
+    with st.form("triage", border=False):
+        t_title = st.text_input("Short description", placeholder="e.g. Printer not ready")
+        t_desc = st.text_area("Description", placeholder="What the user wrote")
+        c1, c2 = st.columns(2)
+        t_vip = c1.checkbox("Caller is a VIP")
+        t_users = c2.number_input("Users affected", min_value=0, value=0, step=1)
+        t_submit = st.form_submit_button("Triage", type="primary")
+    if t_submit:
+        if not (t_title.strip() or t_desc.strip()):
+            st.warning("Enter a short description or a description first.")
+        else:
+            req = {
+                "title": t_title or None,
+                "description": t_desc or None,
+                "vip": t_vip,
+                "users_affected": int(t_users) or None,
+            }
+            body, error = api("POST", "/triage", json={"request": req, "suggestions": 3})
+            if error:
+                st.error(error)
+            else:
+                triage_card(body["results"][0])

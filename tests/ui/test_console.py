@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
 from indexer.service import Firstline
+from triage.service import Triager
 from tests.conftest import DEMO, free_port, make_settings
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
@@ -25,6 +26,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     svc = Firstline(settings)
     svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
     svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
+    Triager(settings, svc).train()
     svc.close()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="error"))
@@ -71,3 +73,34 @@ def test_api_down_is_a_message_not_a_traceback(monkeypatch) -> None:  # noqa: AN
     at.run()
     assert not at.exception
     assert any("cannot be reached" in e.value for e in at.error)
+
+
+def test_triage_tab_shows_priority_fields_and_suggestions(monkeypatch, api_url) -> None:  # noqa: ANN001
+    at = _app(monkeypatch, api_url)
+    at.text_input[1].input("Network down on floor 3")
+    at.text_area[0].input("Nobody on the whole floor can connect; 25 people cannot work.")
+    at.number_input[0].set_value(25)
+    at.button[1].click()
+    at.run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert "P1" in shown and "Q1" in shown
+    table = at.dataframe[0].value
+    assert list(table["field"]) == [
+        "Type",
+        "Impact",
+        "Urgency",
+        "Category",
+        "Assignment group",
+        "Tier",
+    ]
+    assert table.set_index("field").loc["Impact", "value"] == "high"
+    assert "Suggested answers" in shown
+
+
+def test_triage_tab_without_text_asks_for_it(monkeypatch, api_url) -> None:  # noqa: ANN001
+    at = _app(monkeypatch, api_url)
+    at.button[1].click()
+    at.run()
+    assert not at.exception
+    assert any("Enter a short description" in w.value for w in at.warning)
