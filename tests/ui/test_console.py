@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
 from indexer.service import Firstline
-from triage.service import Triager
 from tests.conftest import DEMO, free_port, make_settings
+from triage.service import Triager
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 
