@@ -96,9 +96,11 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
             return
         _wait(f"http://{settings.api.host}:{ui_port}/_stcore/health", timeout=60)
         console.print(f"API:     {api_url}/docs   (try {api_url}/search?q=vpn+keeps+disconnecting)")
-        console.print(f"Triage:  curl -s {api_url}/triage -H 'content-type: application/json' "
-                      "-d '{\"request\": {\"title\": \"VPN drops\", \"description\": "
-                      "\"GlobalProtect disconnects every 10 minutes\"}}'")
+        console.print(
+            f"Triage:  curl -s {api_url}/triage -H 'content-type: application/json' "
+            '-d \'{"request": {"title": "VPN drops", "description": '
+            '"GlobalProtect disconnects every 10 minutes"}}\''
+        )
         console.print(f"Console: http://{settings.api.host}:{ui_port}")
         console.print("Press Ctrl-C to stop.")
         while thread.is_alive() and ui.poll() is None:

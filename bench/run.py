@@ -225,8 +225,12 @@ def bench_triage(n: int = 200) -> dict:
             triager.predict([req], suggestions=3, record=False)
             lat.append((time.perf_counter() - t) * 1000)
         svc.close()
-    return {"requests": n, "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2), "train_demo_s": round(train_s, 1)}
+    return {
+        "requests": n,
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        "train_demo_s": round(train_s, 1),
+    }
 
 
 def main() -> None:

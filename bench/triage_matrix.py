@@ -44,10 +44,15 @@ def main(path: Path) -> None:
     seen = {(i, u) for i, u, _ in rows}
     report = {
         "incidents": len(rows),
-        "learned_matrix": {i: dict(learned.cells[i]) for i in ("high", "medium", "low")
-                           if i in learned.cells},
-        "cells_never_seen": sorted(f"{i}/{u}" for i in ("high", "medium", "low")
-                                   for u in ("high", "medium", "low") if (i, u) not in seen),
+        "learned_matrix": {
+            i: dict(learned.cells[i]) for i in ("high", "medium", "low") if i in learned.cells
+        },
+        "cells_never_seen": sorted(
+            f"{i}/{u}"
+            for i in ("high", "medium", "low")
+            for u in ("high", "medium", "low")
+            if (i, u) not in seen
+        ),
         "learned_agreement": learned.agreement(rows)["agreement"],
         "itil_3x3_agreement": itil.agreement(rows)["agreement"],
         "itil_3x3_confusion": itil.agreement(rows)["confusion"],
@@ -56,5 +61,8 @@ def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else
-         ROOT.parent / "shared" / "data" / "incident_event_log" / "events.csv.gz")
+    main(
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else ROOT.parent / "shared" / "data" / "incident_event_log" / "events.csv.gz"
+    )
