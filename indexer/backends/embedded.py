@@ -129,12 +129,20 @@ class EmbeddedBackend:
                 v.text.delete(ids)
 
     def count(self, filters: Filters | None = None) -> int:
-        return int(self.version.vectors.mask(filters).sum())
+        with self._lock:
+            return int(self.version.vectors.mask(filters).sum())
 
     def ids(self) -> set[str]:
-        return self.version.vectors.live_ids()
+        with self._lock:
+            return self.version.vectors.live_ids()
 
     def search(self, request: SearchRequest) -> list[Hit]:
+        # Under the lock: a rebuild swapping versions in this process waits for the search in
+        # flight, and the search after it sees the new version.
+        with self._lock:
+            return self._search(request)
+
+    def _search(self, request: SearchRequest) -> list[Hit]:
         s = self.settings
         v = self.version
         v.vectors.refresh()
@@ -197,8 +205,11 @@ class EmbeddedBackend:
             previous = self._read_current()
             self._write_current(name)
             self.version  # noqa: B018 - reopen on the new version
-            if previous and previous != name:
-                shutil.rmtree(self.index_dir / previous, ignore_errors=True)
+            # Keep the version just replaced: another process (the API while the CLI
+            # rebuilds) may still be searching it; anything older goes.
+            for old in self.index_dir.glob("v*"):
+                if old.is_dir() and old.name not in (name, previous):
+                    shutil.rmtree(old, ignore_errors=True)
 
     def close(self) -> None:
         with self._lock:
