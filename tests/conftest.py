@@ -152,17 +152,46 @@ def start_noida(data_dir: Path, port: int, timeout: float = 30) -> subprocess.Po
         time.sleep(0.2)
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """Stop a process started with ``start_new_session`` and everything it spawned."""
-    import signal
+def _group_running(pgid: int) -> bool:
+    """Is any process of this group still running (zombies do not count)?"""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session`` and everything it spawned, and wait
+    until the whole group is gone (the emulator's server outlives its launcher briefly)."""
+    import signal
+    import time
+
+    pgid = proc.pid
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        proc.poll()
+        if not _group_running(pgid):
+            break
+        time.sleep(0.05)
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
         pass
 
 

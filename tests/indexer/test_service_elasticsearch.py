@@ -116,7 +116,8 @@ def test_elasticsearch_stopped_mid_ingest_loses_nothing(tmp_path: Path) -> None:
     port = free_port()
     proc = start_noida(tmp_path / "es", port)
     url = f"http://127.0.0.1:{port}"
-    svc = Firstline(es_app_settings(tmp_path, url))
+    settings = es_app_settings(tmp_path, url)
+    svc = Firstline(settings)
     try:
         calls = {"n": 0}
         upsert = svc.backend.upsert
@@ -133,9 +134,11 @@ def test_elasticsearch_stopped_mid_ingest_loses_nothing(tmp_path: Path) -> None:
             svc.ingest_file(path)
         assert svc.counts()["tickets"] >= 20  # the SQL record kept what was read
         assert svc.ingestor.pending_count() >= 10
-        svc.backend.upsert = upsert  # type: ignore[method-assign]
+        svc.close()
 
         proc = start_noida(tmp_path / "es", port)  # same data dir: the first batch survived
+        # the retry is a new run of the command, as a user would do it
+        svc = Firstline(settings)
         report = svc.ingest_file(path)
         assert svc.counts()["tickets"] == len(ROWS)
         assert report.added + report.unchanged == len(ROWS)
