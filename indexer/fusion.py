@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+from indexer.types import Hit
 
 
 @dataclass(slots=True)
@@ -21,6 +24,31 @@ class Fused:
     dense_rank: int | None
     lexical_score: float | None
     dense_score: float | None
+
+
+def to_hit(
+    f: Fused,
+    stored: dict,
+    snippet: str,
+    ranges: list[tuple[int, int]],
+    created_at: datetime | None,
+) -> Hit:
+    """One result for the caller: the stored fields, the snippet and why it ranked here."""
+    return Hit(
+        id=f.id,
+        score=f.score,
+        kind=stored.get("kind") or "",
+        title=stored.get("title") or "",
+        category=stored.get("category") or None,
+        status=stored.get("status") or None,
+        created_at=created_at,
+        lexical_rank=f.lexical_rank,
+        dense_rank=f.dense_rank,
+        lexical_score=f.lexical_score,
+        dense_score=f.dense_score,
+        snippet=snippet,
+        highlights=[list(r) for r in ranges],
+    )
 
 
 def _minmax(values: Mapping[str, float], floor: float | None = None) -> dict[str, float]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from indexer.fusion import Fused, hybrid, single
+from indexer.fusion import Fused, hybrid, single, to_hit
 from indexer.normalize import query_terms
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
 from kb.settings import ElasticsearchSettings, SearchSettings
@@ -503,23 +503,8 @@ class ElasticsearchBackend:
             fragment = (h.get("highlight", {}).get("body") or [""])[0]
             snippet, ranges = _unmark(fragment)
             created = src.get("created_at")
-            hits.append(
-                Hit(
-                    id=f.id,
-                    score=f.score,
-                    kind=src.get("kind", ""),
-                    title=src.get("title", ""),
-                    category=src.get("category"),
-                    status=src.get("status"),
-                    created_at=datetime.fromisoformat(created) if created else None,
-                    lexical_rank=f.lexical_rank,
-                    dense_rank=f.dense_rank,
-                    lexical_score=f.lexical_score,
-                    dense_score=f.dense_score,
-                    snippet=snippet,
-                    highlights=[list(r) for r in ranges],
-                )
-            )
+            when = datetime.fromisoformat(created) if created else None
+            hits.append(to_hit(f, src, snippet, ranges, when))
         return hits
 
     # -- rebuild and lifecycle -----------------------------------------------------------

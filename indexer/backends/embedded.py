@@ -21,7 +21,7 @@ from pathlib import Path
 
 from indexer.backends.text import TextIndex, doc_key
 from indexer.backends.vectors import VectorStore
-from indexer.fusion import hybrid, single
+from indexer.fusion import hybrid, single, to_hit
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
 from kb.settings import SearchSettings
 from models.errors import InvalidInputError
@@ -177,23 +177,7 @@ class EmbeddedBackend:
             if stored is None:  # deleted between ranking and fetch
                 continue
             fields, snippet, ranges = stored
-            hits.append(
-                Hit(
-                    id=f.id,
-                    score=f.score,
-                    kind=fields.get("kind") or "",
-                    title=fields.get("title") or "",
-                    category=fields.get("category") or None,
-                    status=fields.get("status") or None,
-                    created_at=fields.get("created"),
-                    lexical_rank=f.lexical_rank,
-                    dense_rank=f.dense_rank,
-                    lexical_score=f.lexical_score,
-                    dense_score=f.dense_score,
-                    snippet=snippet,
-                    highlights=[list(r) for r in ranges],
-                )
-            )
+            hits.append(to_hit(f, fields, snippet, ranges, fields.get("created")))
         return hits
 
     def begin_rebuild(self) -> _Rebuild:
