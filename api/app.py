@@ -1,4 +1,6 @@
-"""The FastAPI application: search, similar tickets, ingest, documents, health."""
+"""The FastAPI application: search, similar tickets, ingest, documents, triage, the desk,
+knowledge curation, the dashboard and administration.  ``/health`` is open; every other route
+needs an API key with a role (agent < editor < admin)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import errors
+from api import errors, routes_admin, routes_desk, routes_kb
+from api.deps import Admin, Agent, AuditLog, Editor, Service, TriageService
 from api.schemas import (
     ArticleBatch,
     CorrectionIn,
@@ -28,23 +31,18 @@ from api.schemas import (
 )
 from indexer.service import Firstline
 from indexer.types import Filters
+from kb.auth import Audit, Keys, Principal
+from kb.curation import Knowledge
+from kb.desk import Desk
+from kb.insights import Insights
+from kb.models import SearchLog
 from kb.settings import Settings, get_settings
 from models.errors import FirstlineError, InvalidInputError
 from triage.service import Triager
 
-ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (404, 413, 422, 503)}
-
-
-def _service(request: Request) -> Firstline:
-    return request.app.state.service
-
-
-def _triager(request: Request) -> Triager:
-    return request.app.state.triager
-
-
-Service = Annotated[Firstline, Depends(_service)]
-TriageService = Annotated[Triager, Depends(_triager)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorOut} for s in (401, 403, 404, 409, 413, 422, 503)
+}
 
 
 def create_app(settings: Settings | None = None, service: Firstline | None = None) -> FastAPI:
@@ -54,6 +52,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Firstline(settings)
         app.state.triager = Triager(settings, app.state.service)
+        db = app.state.service.db
+        app.state.knowledge = Knowledge(db, settings.kb.review_days)
+        app.state.desk = Desk(db, app.state.knowledge)
+        app.state.insights = Insights(db, settings.kb)
+        app.state.audit = Audit(db)
+        app.state.keys = Keys(db)
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -82,7 +86,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         body = await run_in_threadpool(service.health)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    def _search(service: Firstline, body: SearchIn) -> SearchOut:
+    def _search(service: Firstline, body: SearchIn, who: Principal | None = None) -> SearchOut:
         start = time.perf_counter()
         filters = Filters(
             kinds=list(body.kinds) if body.kinds else None,
@@ -95,16 +99,19 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             raise InvalidInputError("date_from is after date_to")
         hits = service.search(body.query, body.k, filters, body.mode)
         took = (time.perf_counter() - start) * 1000
+        if who is not None:
+            _log_search(service, body.query, hits, who)
         return SearchOut(query=body.query, took_ms=round(took, 2), hits=hits)
 
     @app.post("/search", tags=["search"])
-    def search(body: SearchIn, service: Service) -> SearchOut:
+    def search(body: SearchIn, service: Service, who: Agent) -> SearchOut:
         """Natural-language search over KB articles and resolved tickets (hybrid by default)."""
-        return _search(service, body)
+        return _search(service, body, who)
 
     @app.get("/search", tags=["search"])
     def search_get(
         service: Service,
+        who: Agent,
         q: Annotated[str, Query(min_length=1, max_length=10_000)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         kind: Annotated[list[Literal["ticket", "article"]] | None, Query()] = None,
@@ -115,10 +122,10 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             body = SearchIn(query=q, k=k, kinds=kind, categories=category)
         except ValidationError as e:  # e.g. too many categories: a 422 like POST, not a 500
             raise RequestValidationError(e.errors(include_url=False)) from e
-        return _search(service, body)
+        return _search(service, body, who)
 
     @app.post("/similar", tags=["search"])
-    def similar(body: SimilarIn, service: Service) -> SearchOut:
+    def similar(body: SimilarIn, service: Service, _who: Agent) -> SearchOut:
         """Resolved tickets most similar to a stored ticket or to a free text."""
         start = time.perf_counter()
         hits = service.similar(body.ticket_id, body.text, body.k, body.source)
@@ -132,31 +139,43 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             )
 
     @app.post("/tickets", tags=["documents"])
-    def ingest_tickets(body: TicketBatch, service: Service) -> IngestResult:
+    def ingest_tickets(
+        body: TicketBatch, service: Service, who: Admin, audit: AuditLog
+    ) -> IngestResult:
         """Add or update resolved tickets (idempotent by source + id, or by content)."""
         _check_batch(len(body.items))
         items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
-        return IngestResult(**service.ingest_items("ticket", items, body.source).as_dict())
+        result = IngestResult(**service.ingest_items("ticket", items, body.source).as_dict())
+        audit.write(who, "import.tickets", body.source, None, _counts(result))
+        return result
 
     @app.post("/articles", tags=["documents"])
-    def ingest_articles(body: ArticleBatch, service: Service) -> IngestResult:
-        """Add or update knowledge-base articles."""
+    def ingest_articles(
+        body: ArticleBatch, service: Service, who: Editor, audit: AuditLog
+    ) -> IngestResult:
+        """Add or update knowledge-base articles (an import; curation is under /kb)."""
         _check_batch(len(body.items))
         items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
-        return IngestResult(**service.ingest_items("article", items, body.source).as_dict())
+        result = IngestResult(**service.ingest_items("article", items, body.source).as_dict())
+        audit.write(who, "import.articles", body.source, None, _counts(result))
+        return result
 
     @app.get("/tickets/{ref}", tags=["documents"])
-    def get_ticket(ref: str, service: Service, source: str | None = None) -> dict[str, Any]:
+    def get_ticket(
+        ref: str, service: Service, _who: Agent, source: str | None = None
+    ) -> dict[str, Any]:
         """A ticket by its external id (or ``ticket:<n>``)."""
         return service.get("ticket", ref, source)
 
     @app.get("/articles/{ref}", tags=["documents"])
-    def get_article(ref: str, service: Service, source: str | None = None) -> dict[str, Any]:
+    def get_article(
+        ref: str, service: Service, _who: Agent, source: str | None = None
+    ) -> dict[str, Any]:
         """An article by its external id (or ``article:<n>``)."""
         return service.get("article", ref, source)
 
     @app.post("/triage", tags=["triage"])
-    def triage(body: TriageIn, triager: TriageService) -> dict[str, Any]:
+    def triage(body: TriageIn, triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Classify one request (``request``) or a batch (``items``): type, impact, urgency,
         priority and quadrant, category, assignment group, tier — each with a confidence, an
         abstention ("needs a human") with the top 3, and its evidence; plus suggested KB
@@ -168,16 +187,44 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         return {"results": results}
 
     @app.post("/triage/{request_id}/corrections", tags=["triage"])
-    def correct(request_id: int, body: CorrectionIn, triager: TriageService) -> dict[str, Any]:
+    def correct(
+        request_id: int, body: CorrectionIn, triager: TriageService, who: Agent, audit: AuditLog
+    ) -> dict[str, Any]:
         """Record an agent's correction of one field (feeds the next `triage train`)."""
-        return triager.correct(request_id, body.field, body.value, body.author)
+        out = triager.correct(request_id, body.field, body.value, body.author or who.name)
+        audit.write(who, "triage.correct", f"triage:{request_id}", None, out)
+        return out
 
     @app.get("/triage/models", tags=["triage"])
-    def triage_models(triager: TriageService) -> dict[str, Any]:
+    def triage_models(triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Trained model versions with their metrics; which one is active."""
         return triager.models()
 
+    app.include_router(routes_desk.router)
+    app.include_router(routes_kb.router)
+    app.include_router(routes_kb.dashboard_router)
+    app.include_router(routes_admin.router)
     return app
+
+
+def _counts(result: IngestResult) -> dict[str, Any]:
+    return result.model_dump(exclude={"skipped"}) | {"skipped": len(result.skipped)}
+
+
+def _log_search(service: Firstline, query: str, hits: list[dict[str, Any]], who: Principal) -> None:
+    """Searches are kept (query, article hits, best article score) to find knowledge gaps."""
+    scores = [
+        (h.get("why") or {}).get("dense_score") or 0.0 for h in hits if h.get("kind") == "article"
+    ]
+    with service.db.session() as s:
+        s.add(
+            SearchLog(
+                query=query[:2000],
+                hits=len(scores),
+                top_score=max(scores) if scores else None,
+                actor=who.name,
+            )
+        )
 
 
 def _external(item: dict[str, Any]) -> dict[str, Any]:

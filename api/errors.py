@@ -13,14 +13,18 @@ from models.errors import (
     BackendUnavailableError,
     ConflictError,
     FirstlineError,
+    ForbiddenError,
     InvalidInputError,
     ModelNotTrainedError,
     NotFoundError,
+    UnauthorizedError,
 )
 
 log = logging.getLogger("firstline.api")
 
 STATUS: list[tuple[type[FirstlineError], int, str]] = [
+    (UnauthorizedError, 401, "unauthorized"),
+    (ForbiddenError, 403, "forbidden"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (InvalidInputError, 422, "invalid_input"),
@@ -30,12 +34,19 @@ STATUS: list[tuple[type[FirstlineError], int, str]] = [
 
 
 def error_response(
-    status: int, kind: str, message: str, details: list | None = None
+    status: int,
+    kind: str,
+    message: str,
+    details: list | None = None,
+    current: dict | None = None,
 ) -> JSONResponse:
     body: dict = {"type": kind, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    if current is not None:
+        body["current"] = current
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -43,7 +54,7 @@ def install(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: FirstlineError) -> JSONResponse:
         for cls, status, kind in STATUS:
             if isinstance(exc, cls):
-                return error_response(status, kind, str(exc))
+                return error_response(status, kind, str(exc), current=getattr(exc, "current", None))
         return error_response(500, "error", str(exc))
 
     @app.exception_handler(RequestValidationError)

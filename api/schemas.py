@@ -148,4 +148,79 @@ class TriageIn(_In):
 class CorrectionIn(_In):
     field: str = Field(min_length=1, max_length=40)
     value: str = Field(min_length=1, max_length=200)
-    author: str = Field(min_length=1, max_length=200)
+    author: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+# -- the desk ------------------------------------------------------------------------------
+class DeskTicketIn(TriageRequestIn):
+    """A new request as an agent takes it (the same fields triage reads)."""
+
+
+class ResolveIn(_In):
+    article_id: int | None = Field(
+        default=None, description="Resolved with this published article (KCS reuse)."
+    )
+    resolution: str | None = Field(
+        default=None, max_length=100_000, description="A new answer (KCS create)."
+    )
+    capture: bool = Field(default=True, description="Capture the new answer as a KB draft.")
+
+
+class EscalateIn(_In):
+    group: str | None = Short
+    note: str | None = Field(default=None, max_length=10_000)
+    rejected: list[int] | None = Field(
+        default=None, description="Suggested articles that did not help (default: all shown)."
+    )
+
+
+class DeskCorrectionIn(_In):
+    field: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=200)
+
+
+class FeedbackIn(_In):
+    helpful: bool
+    ticket_id: int | None = None
+
+
+# -- knowledge -----------------------------------------------------------------------------
+class ArticleDraftIn(_In):
+    title: str = Field(min_length=1, max_length=2000)
+    body: str = Field(min_length=1, max_length=100_000)
+    category: str | None = Short
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ArticleEditIn(_In):
+    version: int = Field(ge=1, description="The version you edited (optimistic lock).")
+    title: str | None = Field(default=None, min_length=1, max_length=2000)
+    body: str | None = Field(default=None, min_length=1, max_length=100_000)
+    category: str | None = Short
+    tags: list[str] | None = Field(default=None, max_length=50)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class TransitionIn(_In):
+    to: Literal["draft", "review", "published", "retired"]
+    version: int = Field(ge=1)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class MergeIn(_In):
+    into: int
+
+
+class GapDraftIn(_In):
+    ticket_ids: list[int] = Field(min_length=1, max_length=500)
+    title: str | None = Field(default=None, max_length=2000)
+
+
+# -- administration ------------------------------------------------------------------------
+class KeyIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["agent", "editor", "admin"]
+
+
+class TrainIn(_In):
+    force: bool = False

@@ -247,7 +247,10 @@ class Ingestor:
             docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
             s.flush()
             s.commit()  # embeddings are kept even if the index write fails
-            failures = self.backend.upsert(docs)
+            hidden = [d.id for r, d in zip(rows, docs, strict=True) if not searchable(r)]
+            if hidden:
+                self.backend.delete(hidden)
+            failures = self.backend.upsert([d for d in docs if d.id not in set(hidden)])
             refused = {f.id for f in failures}
             done = 0
             for r, d in zip(rows, docs, strict=True):
@@ -308,7 +311,8 @@ class Ingestor:
                         rows = _load(s, model, batch)
                         vectors = self._ensure_embeddings(rows)
                         docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
-                        refused = {f.id for f in target.upsert(docs)}
+                        shown = [d for r, d in zip(rows, docs, strict=True) if searchable(r)]
+                        refused = {f.id for f in target.upsert(shown)}
                         for r, d in zip(rows, docs, strict=True):
                             r.indexed_hash = None if d.id in refused else r.content_hash
                     done += len(rows)
@@ -319,6 +323,12 @@ class Ingestor:
             target.abort()
             raise
         return done
+
+
+def searchable(row: Ticket | Article) -> bool:
+    """Agents search published articles only: drafts, articles in review and retired ones are
+    kept out of the index (editors read them from the record)."""
+    return not isinstance(row, Article) or row.status == "published"
 
 
 def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> list[Any]:

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the system of record: resolved tickets and knowledge-base articles.
+"""SQLAlchemy models of the system of record: resolved tickets, knowledge-base articles with
+their versions, the desk's live tickets and events, API keys and the audit log.
 
 The SQL record is the source of truth.  The search index is derived from it and can always be
 rebuilt (``firstline reindex``); ``indexed_hash`` tells which rows the index has caught up with.
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -89,6 +91,13 @@ class Article(_Searchable, Base):
     kind = "article"
 
     body: Mapped[str] = mapped_column(Text, default="")
+    # Curation (kb.curation): the lifecycle lives in ``status`` (draft, review, published,
+    # retired); ``version`` is the optimistic lock and the number of the newest ArticleVersion.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    author: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redirect_to: Mapped[int | None] = mapped_column(Integer)  # merged into this article
+    from_ticket: Mapped[int | None] = mapped_column(Integer)  # captured from this desk ticket
 
 
 class TriageRequest(Base):
@@ -117,6 +126,134 @@ class Correction(Base):
     new_value: Mapped[str] = mapped_column(String(200))
     author: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArticleVersion(Base):
+    """One saved state of an article: every edit and every lifecycle step is a new version."""
+
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_article_versions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(40))
+    author: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeskTicket(Base):
+    """A live request on the desk: new → in progress → resolved / escalated → closed."""
+
+    __tablename__ = "desk_tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    caller: Mapped[str | None] = mapped_column(String(200))
+    vip: Mapped[bool] = mapped_column(default=False)
+    users_affected: Mapped[int | None] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    # Triage fields as the desk holds them now (triage's values, then agents' corrections).
+    type: Mapped[str | None] = mapped_column(String(40))
+    impact: Mapped[str | None] = mapped_column(String(40))
+    urgency: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[str | None] = mapped_column(String(40), index=True)
+    quadrant: Mapped[str | None] = mapped_column(String(80))
+    category: Mapped[str | None] = mapped_column(String(200))
+    assignment_group: Mapped[str | None] = mapped_column(String(200))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    triage_request_id: Mapped[int | None] = mapped_column(Integer)
+    triage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the full triage card
+    suggested: Mapped[list[int]] = mapped_column(JSON, default=list)  # article ids shown
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    respond_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolve_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(20))  # reuse, create, escalated
+    resolution: Mapped[str | None] = mapped_column(Text)
+    article_id: Mapped[int | None] = mapped_column(Integer, index=True)  # linked article
+    escalated_to: Mapped[str | None] = mapped_column(String(200))
+
+
+class Event(Base):
+    """Something that happened on the desk or in the KB; every figure is computed from these.
+
+    Kinds: created, responded, reuse, create, escalated, closed, view, feedback, merged.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_kind_created", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    article_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SearchLog(Base):
+    """Searches agents ran, with how many results and the best score (zero-result gaps)."""
+
+    __tablename__ = "search_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query: Mapped[str] = mapped_column(Text)
+    hits: Mapped[int] = mapped_column(Integer)
+    top_score: Mapped[float | None] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Every write through the API: who, what, when, before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
 
 
 RECORD_TYPES: dict[str, type[Ticket] | type[Article]] = {"ticket": Ticket, "article": Article}

@@ -154,6 +154,45 @@ class ApiSettings(BaseModel):
         default=10 * 1024 * 1024, ge=1024, description="Larger request bodies get HTTP 413."
     )
     max_batch: int = Field(default=1000, ge=1, description="Documents per ingest request.")
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="A bootstrap key with the admin role (for first set-up and automation); "
+        "everyday keys come from `firstline users create` and are stored hashed.",
+    )
+
+
+class KbSettings(BaseModel):
+    review_days: int = Field(
+        default=180, ge=1, description="A published article is due for review after this long."
+    )
+    duplicate_threshold: float = Field(
+        default=0.85,
+        ge=0.0,
+        le=1.0,
+        description="Articles at least this similar (cosine of their title embeddings and "
+        "texts) are flagged to editors as near-duplicates.",
+    )
+    gap_days: int = Field(default=30, ge=1, description="Knowledge gaps look this far back.")
+    gap_similarity: float = Field(
+        default=0.55, ge=0.0, le=1.0, description="Tickets at least this similar form one gap."
+    )
+    gap_min_size: int = Field(default=2, ge=1, description="Smallest cluster shown as a gap.")
+    good_article_score: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="A ticket or search whose best published article scores below this (dense "
+        "similarity) had no good article.",
+    )
+    problem_window_minutes: int = Field(
+        default=60, ge=1, description="Window in which a burst of similar incidents is a problem."
+    )
+    problem_min_incidents: int = Field(
+        default=5, ge=2, description="Incidents in one window that make a problem candidate."
+    )
+    problem_similarity: float = Field(
+        default=0.55, ge=0.0, le=1.0, description="How alike incidents of one burst must be."
+    )
 
 
 class Settings(BaseSettings):
@@ -169,6 +208,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     triage: TriageSettings = TriageSettings()
     api: ApiSettings = ApiSettings()
+    kb: KbSettings = KbSettings()
 
     @property
     def database_url(self) -> str:

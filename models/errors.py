@@ -18,7 +18,19 @@ class NotFoundError(FirstlineError):
 
 
 class ConflictError(FirstlineError):
-    """The write would overwrite someone else's change."""
+    """The write would overwrite someone else's change (``current``: the record as it is now)."""
+
+    def __init__(self, message: str, current: dict | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class UnauthorizedError(FirstlineError):
+    """No valid API key came with the request."""
+
+
+class ForbiddenError(FirstlineError):
+    """The key is valid but its role may not do this."""
 
 
 class BackendUnavailableError(FirstlineError):

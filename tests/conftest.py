@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from indexer.service import Firstline
-from kb.settings import ElasticsearchSettings, ModelSettings, SearchSettings, Settings
+from kb.settings import (
+    ApiSettings,
+    ElasticsearchSettings,
+    ModelSettings,
+    SearchSettings,
+    Settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
@@ -28,11 +34,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# The bootstrap admin key of test apps; clients send it as AUTH (tests of roles make their own).
+ADMIN_KEY = "test-admin-key-0123456789"
+AUTH = {"X-API-Key": ADMIN_KEY}
+
+
 def make_settings(tmp_path: Path, **search: object) -> Settings:
     return Settings(
         data_dir=tmp_path,
         model=ModelSettings(kind="hashing"),
         search=SearchSettings(**search),  # type: ignore[arg-type]
+        api=ApiSettings(admin_key=ADMIN_KEY),  # type: ignore[arg-type]
     )
 
 

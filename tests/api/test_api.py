@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from kb.settings import Settings
+from tests.conftest import AUTH
 
 TICKETS = [
     {
@@ -60,7 +61,7 @@ ARTICLES = [
 def client(settings: Settings) -> Iterator[TestClient]:
     settings.api.max_batch = 5
     settings.api.max_request_bytes = 4096
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 

@@ -17,6 +17,7 @@ from indexer.service import Firstline
 from kb.settings import Settings
 from models.errors import BackendUnavailableError
 from tests.conftest import (
+    AUTH,
     ROOT,
     es_settings,
     free_port,
@@ -178,7 +179,7 @@ def test_cli_ingest_with_elasticsearch_down_fails_with_one_line(tmp_path: Path) 
 def test_api_answers_503_when_elasticsearch_is_down(tmp_path: Path) -> None:
     s = es_app_settings(tmp_path, f"http://127.0.0.1:{free_port()}")
     s.elasticsearch.max_retries = 0
-    with TestClient(create_app(s)) as client:
+    with TestClient(create_app(s), headers=AUTH) as client:
         r = client.post("/search", json={"query": "vpn"})
         assert r.status_code == 503
         assert r.json()["error"]["type"] == "backend_unavailable"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from indexer.service import Firstline
 from kb.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import AUTH, make_settings
 from tests.triage.conftest import TriageEnv, ingest_demo
 from triage.training import TARGETS
 
@@ -32,7 +32,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, demo_env: TriageEnv) -> Ite
     ingest_demo(service)
     service.close()
     shutil.copytree(demo_env.settings.models_dir, settings.models_dir)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
@@ -79,7 +79,7 @@ def test_triage_without_suggestions(client: TestClient) -> None:
 
 def test_triage_before_training_is_409(tmp_path: Path) -> None:
     settings: Settings = make_settings(tmp_path)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AUTH) as c:
         response = c.post("/triage", json={"request": PRINTER})
     assert response.status_code == 409, response.text
     error = response.json()["error"]
@@ -116,6 +116,11 @@ def test_correction_is_stored(client: TestClient) -> None:
     assert (body["field"], body["new"], body["author"]) == ("category", "Hardware", "maria")
     assert body["old"] == result["fields"]["category"]["value"]
     assert body["created_at"]
+    # Without an author, the correction is the caller's (the API key's name).
+    response = client.post(
+        f"/triage/{rid}/corrections", json={"field": "category", "value": "Network"}
+    )
+    assert response.json()["author"] == "admin-key"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +129,7 @@ def test_correction_is_stored(client: TestClient) -> None:
         ({"field": "priority", "value": "P1", "author": "maria"}, ["unknown field 'priority'"]),
         ({"field": "category", "value": "", "author": "maria"}, ["value"]),
         ({"field": "category", "value": "   ", "author": "maria"}, ["empty"]),
-        ({"field": "category", "value": "Network"}, ["author"]),
+        ({"field": "category", "value": "Network", "author": ""}, ["author"]),
     ],
 )
 def test_invalid_correction_is_422(client: TestClient, body: dict, words: list[str]) -> None:

@@ -1,0 +1,58 @@
+"""Who am I, API keys and the audit log (admin), retraining triage (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import Admin, Agent, AuditLog, KeyStore, TriageService
+from api.schemas import KeyIn, TrainIn
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/me")
+def me(who: Agent) -> dict[str, Any]:
+    """The caller's name and role (the console signs in with this)."""
+    return {"name": who.name, "role": who.role}
+
+
+@router.post("/admin/keys")
+def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
+    """A new API key.  The key is in this answer only: it is stored as a hash."""
+    record, key = keys.create(body.name, body.role)
+    audit.write(who, "admin.key_create", f"key:{record['id']}", None, record)
+    return {**record, "key": key}
+
+
+@router.get("/admin/keys")
+def list_keys(_who: Admin, keys: KeyStore) -> dict[str, Any]:
+    return {"keys": keys.list()}
+
+
+@router.delete("/admin/keys/{key_id}")
+def revoke_key(key_id: int, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
+    record = keys.revoke(key_id)
+    audit.write(who, "admin.key_revoke", f"key:{key_id}", None, record)
+    return record
+
+
+@router.get("/admin/audit")
+def audit_log(
+    _who: Admin,
+    audit: AuditLog,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    actor: str | None = None,
+    action: str | None = None,
+) -> dict[str, Any]:
+    """Every write: who, what, when, before and after (newest first)."""
+    return {"entries": audit.list(limit, actor, action)}
+
+
+@router.post("/admin/triage/train")
+def train(body: TrainIn, who: Admin, triager: TriageService, audit: AuditLog) -> dict[str, Any]:
+    """Retrain triage from history plus corrections (the evaluation gate applies)."""
+    result = triager.train(force=body.force)
+    audit.write(who, "admin.triage_train", "triage", None, {"version": result.get("version")})
+    return result

@@ -1,0 +1,245 @@
+"""Knowledge curation (editors) and what agents read of it; the dashboard.
+
+Agents see published articles only; editors see every state, edit, review, publish, retire and
+merge.  Every write names the version it edits: a stale version gets 409 with the current one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import (
+    Agent,
+    AuditLog,
+    DeskService,
+    Editor,
+    InsightsService,
+    KnowledgeService,
+    Service,
+)
+from api.schemas import (
+    ArticleDraftIn,
+    ArticleEditIn,
+    FeedbackIn,
+    GapDraftIn,
+    MergeIn,
+    TransitionIn,
+)
+from indexer.service import Firstline
+
+router = APIRouter(prefix="/kb", tags=["knowledge"])
+Status = Literal["draft", "review", "published", "retired"]
+
+
+def _reindex(service: Firstline) -> None:
+    """Bring the index in line with the record: a published article becomes searchable,
+    any other state leaves the index."""
+    service.ingestor.sync_pending()
+
+
+@router.get("/articles")
+def list_articles(
+    who: Agent,
+    kb: KnowledgeService,
+    status: Annotated[list[Status] | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """Articles with quality signals (views, reuse, helpful ratio, review age); agents get
+    the published ones only."""
+    statuses = list(status) if status else None
+    if not who.can("editor"):
+        statuses = ["published"]
+    return {"articles": kb.list(statuses, limit, q)}
+
+
+@router.post("/articles")
+def create_article(
+    body: ArticleDraftIn, who: Editor, kb: KnowledgeService, service: Service, audit: AuditLog
+) -> dict[str, Any]:
+    """A new draft (version 1)."""
+    a = kb.create(body.title, body.body, who.name, body.category, body.tags)
+    _reindex(service)
+    audit.write(who, "kb.create", a["ref"], None, a)
+    return a
+
+
+@router.get("/articles/{article_id}")
+def get_article(article_id: int, who: Agent, kb: KnowledgeService) -> dict[str, Any]:
+    """An article; reading it counts as a view.  Agents: a merged article redirects to the one
+    it was merged into (``redirected_from``), a draft or retired one is not found."""
+    editor = who.can("editor")
+    a = kb.get(article_id, published_only=not editor)
+    if a["id"] != article_id:
+        a["redirected_from"] = article_id
+    if not editor:
+        kb.record("view", who.name, a["id"])
+    return a
+
+
+@router.put("/articles/{article_id}")
+def edit_article(
+    article_id: int,
+    body: ArticleEditIn,
+    who: Editor,
+    kb: KnowledgeService,
+    service: Service,
+    audit: AuditLog,
+) -> dict[str, Any]:
+    """Save an edit as a new version (409 with the current article if it moved on)."""
+    before = kb.get(article_id)
+    changes = body.model_dump(exclude={"version"}, exclude_none=True)
+    after = kb.update(article_id, body.version, who.name, **changes)
+    _reindex(service)
+    audit.write(who, "kb.edit", after["ref"], before, after)
+    return after
+
+
+@router.post("/articles/{article_id}/status")
+def transition(
+    article_id: int,
+    body: TransitionIn,
+    who: Editor,
+    kb: KnowledgeService,
+    service: Service,
+    audit: AuditLog,
+) -> dict[str, Any]:
+    """Lifecycle: draft → review → published → retired (and back to draft for a revision)."""
+    before = kb.get(article_id)
+    after = kb.transition(article_id, body.to, body.version, who.name, body.note)
+    _reindex(service)
+    audit.write(who, f"kb.{body.to}", after["ref"], {"status": before["status"]}, after)
+    return after
+
+
+@router.get("/articles/{article_id}/versions")
+def versions(article_id: int, _who: Editor, kb: KnowledgeService) -> dict[str, Any]:
+    return {"article_id": article_id, "versions": kb.versions(article_id)}
+
+
+@router.get("/articles/{article_id}/diff")
+def diff(
+    article_id: int,
+    _who: Editor,
+    kb: KnowledgeService,
+    old: Annotated[int, Query(ge=1)],
+    new: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """A unified diff between two versions."""
+    return kb.diff(article_id, old, new)
+
+
+@router.post("/articles/{article_id}/merge")
+def merge(
+    article_id: int,
+    body: MergeIn,
+    who: Editor,
+    kb: KnowledgeService,
+    service: Service,
+    audit: AuditLog,
+) -> dict[str, Any]:
+    """Retire a duplicate into another article; links move, reading it redirects."""
+    before = kb.get(article_id)
+    out = kb.merge(article_id, body.into, who.name)
+    _reindex(service)
+    audit.write(who, "kb.merge", f"article:{article_id}", before, out["merged"])
+    return out
+
+
+@router.post("/articles/{article_id}/feedback")
+def feedback(
+    article_id: int, body: FeedbackIn, who: Agent, kb: KnowledgeService, audit: AuditLog
+) -> dict[str, Any]:
+    """ "This article helped" / "did not help", on a suggestion or a search result."""
+    kb.record("feedback", who.name, article_id, body.ticket_id, helpful=body.helpful)
+    audit.write(
+        who,
+        "kb.feedback",
+        f"article:{article_id}",
+        None,
+        {"helpful": body.helpful, "ticket_id": body.ticket_id},
+    )
+    return {"article_id": article_id, "helpful": body.helpful, **kb.get(article_id)}
+
+
+@router.get("/duplicates")
+def duplicates(
+    _who: Editor,
+    insights: InsightsService,
+    service: Service,
+    threshold: Annotated[float | None, Query(ge=0, le=1)] = None,
+) -> dict[str, Any]:
+    """Near-duplicate article pairs by embedding similarity, most similar first."""
+    return {"pairs": insights.duplicates(service.encoder.dim, threshold)}
+
+
+@router.get("/gaps")
+def gaps(
+    _who: Editor,
+    insights: InsightsService,
+    days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+) -> dict[str, Any]:
+    """Clusters of recent tickets with no good article, biggest first; weak searches."""
+    return insights.gaps(days)
+
+
+@router.post("/gaps/draft")
+def draft_from_gap(
+    body: GapDraftIn,
+    who: Editor,
+    kb: KnowledgeService,
+    desk: DeskService,
+    service: Service,
+    audit: AuditLog,
+) -> dict[str, Any]:
+    """Draft an article from a gap's tickets."""
+    tickets = [desk.record(i) for i in body.ticket_ids]
+    a = kb.draft_from_cluster(tickets, who.name, body.title)
+    _reindex(service)
+    audit.write(who, "kb.draft_from_gap", a["ref"], None, {**a, "tickets": body.ticket_ids})
+    return a
+
+
+@router.get("/problems")
+def problems(
+    _who: Agent,
+    insights: InsightsService,
+    window_minutes: Annotated[int | None, Query(ge=1, le=10_080)] = None,
+    min_incidents: Annotated[int | None, Query(ge=2, le=1000)] = None,
+    days: Annotated[int, Query(ge=1, le=365)] = 7,
+) -> dict[str, Any]:
+    """Problem candidates: bursts of similar incidents in a short window."""
+    return {"problems": insights.problems(window_minutes, min_incidents, days)}
+
+
+@router.get("/queue")
+def queue(
+    _who: Editor, kb: KnowledgeService, insights: InsightsService, service: Service
+) -> dict[str, Any]:
+    """The editor's queue: drafts, reviews, articles due for review, duplicates, gaps and
+    problem candidates."""
+    published = kb.list(["published"], 1000)
+    return {
+        "drafts": kb.list(["draft"]),
+        "in_review": kb.list(["review"]),
+        "review_due": [a for a in published if a["quality"]["review_due"]],
+        "duplicates": insights.duplicates(service.encoder.dim)[:20],
+        "gaps": insights.gaps()["clusters"][:10],
+        "problems": insights.problems(),
+    }
+
+
+dashboard_router = APIRouter(tags=["dashboard"])
+
+
+@dashboard_router.get("/dashboard")
+def dashboard(
+    _who: Agent,
+    insights: InsightsService,
+    days: Annotated[int, Query(ge=1, le=3650)] = 30,
+) -> dict[str, Any]:
+    """Deflection, KCS reuse/create, triage accuracy and coverage from corrections, priority
+    and SLA-breach trends, top gaps — all computed from recorded events."""
+    return insights.dashboard(days)
