@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from api.cli_users import users_app
 from kb.settings import Settings, get_settings
 from models.errors import FirstlineError
 
@@ -35,6 +36,7 @@ triage_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(triage_app, name="triage")
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -42,6 +42,8 @@ def hash_key(key: str) -> str:
 
 
 def _iso(d: datetime | None) -> str | None:
+    if d is not None and d.tzinfo is None:  # SQLite hands back naive UTC
+        d = d.replace(tzinfo=UTC)
     return d.isoformat() if d else None
 
 
