@@ -37,7 +37,7 @@ def _write_back(service: Firstline, desk: Desk, ticket_id: int) -> None:
     """A solved ticket becomes searchable as a resolved ticket for the next agent."""
     t = desk.record(ticket_id)
     item = {
-        "id": f"DESK-{t.id}",
+        "external_id": f"DESK-{t.id}",
         "title": t.title,
         "description": t.description,
         "resolution": t.resolution,
