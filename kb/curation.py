@@ -421,13 +421,14 @@ class Knowledge:
         if not ids:
             return out
         counts: dict[tuple[int, str, Any], int] = {}
-        for art, kind, helpful, n in s.execute(
-            select(Event.article_id, Event.kind, Event.data, func.count())
-            .where(Event.article_id.in_(list(ids)), Event.kind.in_(["view", "reuse", "feedback"]))
-            .group_by(Event.article_id, Event.kind, Event.data)
+        # Counted here rather than grouped in SQL: PostgreSQL cannot group by a JSON column.
+        for art, kind, data in s.execute(
+            select(Event.article_id, Event.kind, Event.data).where(
+                Event.article_id.in_(list(ids)), Event.kind.in_(["view", "reuse", "feedback"])
+            )
         ):
-            key = helpful.get("helpful") if kind == "feedback" else None
-            counts[(art, kind, key)] = counts.get((art, kind, key), 0) + n
+            key = (data or {}).get("helpful") if kind == "feedback" else None
+            counts[(art, kind, key)] = counts.get((art, kind, key), 0) + 1
         now = utcnow()
         for a in s.scalars(select(Article).where(Article.id.in_(list(ids)))):
             yes = counts.get((a.id, "feedback", True), 0)
