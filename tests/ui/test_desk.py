@@ -1,0 +1,140 @@
+"""The Desk page: intake, the triage card, answers from the knowledge base, the open list."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import PAGES, button, by_label, texts
+from ui.common import sla_standing
+
+FLOOR = ("Network down on floor 3", "Nobody on the whole floor can connect; 25 people cannot work.")
+
+
+def _submit(at: AppTest, title: str, description: str, users: int = 0) -> AppTest:
+    by_label(at.text_input, "Title").input(title)
+    by_label(at.text_area, "Description").input(description)
+    if users:
+        by_label(at.number_input, "Users affected").set_value(users)
+    button(at, "Submit request").click()
+    return at.run()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return by_label(at.metric, label).value
+
+
+def test_intake_shows_triage_card_and_suggestions(console, api) -> None:  # noqa: ANN001
+    at = _submit(console(api.agent_key), *FLOOR, users=25)
+    assert not at.exception
+    shown = texts(at)
+    assert "taken and triaged" in shown
+    assert "P1 Critical" in shown and "Q1" in shown
+    assert "SLA: respond by" in shown
+    table = at.dataframe[0].value.set_index("field")
+    assert list(table.index) == [
+        "Type",
+        "Impact",
+        "Urgency",
+        "Category",
+        "Assignment group",
+        "Tier",
+    ]
+    assert table.loc["Impact", "value"] == "high"
+    assert table.loc["Category", "confidence"].endswith("%")
+    assert "neighbours:" in shown and "rule:" in shown  # the evidence
+    assert "Suggested answers" in shown and "<mark>" in shown
+    assert "Similar resolved tickets" in shown and "fix:" in shown
+    assert button(at, "Resolve with this")
+    # the new ticket is in the open list, with its SLA standing
+    open_list = at.dataframe[1].value
+    assert FLOOR[0] in list(open_list["title"])
+    assert open_list.iloc[0]["SLA"].startswith(("🟢", "🟠"))
+
+
+def test_intake_without_text_asks_for_it(console, api) -> None:  # noqa: ANN001
+    at = console(api.agent_key)
+    button(at, "Submit request").click()
+    at.run()
+    assert not at.exception
+    assert any("Enter a title or a description" in w.value for w in at.warning)
+
+
+def test_resolve_with_a_suggestion_records_a_reuse_on_the_dashboard(console, api) -> None:  # noqa: ANN001
+    before = api.call("GET", "/dashboard")["reuse"]
+    at = _submit(console(api.agent_key), "VPN keeps disconnecting", "GlobalProtect drops hourly")
+    button(at, "Resolve with this").click()
+    at.run()
+    assert not at.exception
+    done = [s.value for s in at.success]
+    assert any(s.startswith("Resolved with KB") and "reuse recorded" in s for s in done), done
+    assert "Resolve with this" not in [b.label for b in at.button]  # the ticket is resolved
+    at.switch_page(PAGES["Dashboard"]).run()
+    assert not at.exception
+    assert _metric(at, "Reuse") == str(before + 1)
+    assert _metric(at, "Reuse") == str(api.call("GET", "/dashboard")["reuse"])
+
+
+def test_feedback_new_answer_capture_and_escalation(console, api) -> None:  # noqa: ANN001
+    at = _submit(console(api.agent_key), "Printer on floor 2 jams", "It jams on every page")
+    button(at, "Did not help").click()
+    at.run()
+    assert any("did not help" in s.value for s in at.success)
+
+    by_label(at.text_area, "New answer").input("Opened tray 2 and removed a torn label.")
+    button(at, "Resolve with a new answer").click()
+    at.run()
+    assert not at.exception
+    created = [s.value for s in at.success if "captured as draft" in s.value]
+    assert created, [s.value for s in at.success]
+    draft_ref = created[0].split("captured as draft ")[1].split(" ")[0]
+    drafts = api.call("GET", "/kb/articles", params={"status": "draft"})["articles"]
+    assert draft_ref in [a["external_id"] for a in drafts]
+
+    at = _submit(at, "Payroll export fails", "The monthly payroll export stops with error 17")
+    group = by_label(at.text_input, "Group")
+    group.input("Payroll Team")
+    button(at, "Escalate").click()
+    at.run()
+    assert not at.exception
+    assert any("Escalated desk:" in s.value and "Payroll Team" in s.value for s in at.success)
+    table = at.dataframe[-1].value
+    assert "escalated" in list(table["state"])
+
+
+def test_correcting_impact_recomputes_priority(console, api) -> None:  # noqa: ANN001
+    at = _submit(console(api.agent_key), *FLOOR, users=25)
+    by_label(at.selectbox, "Field").set_value("impact")
+    by_label(at.text_input, "Right value").input("low")
+    button(at, "Save correction").click()
+    at.run()
+    assert not at.exception
+    saved = [s.value for s in at.success if "Correction saved" in s.value]
+    assert saved and "Impact is low" in saved[0] and "priority now" in saved[0]
+    table = at.dataframe[0].value.set_index("field")
+    assert table.loc["Impact", "value"] == "low"
+    assert table.loc["Impact", "decided by"] == "agent correction"
+
+    by_label(at.text_input, "Right value").input("enormous")  # not a level: the API says so
+    button(at, "Save correction").click()
+    at.run()
+    assert not at.exception
+    assert any("unknown impact 'enormous'" in e.value for e in at.error)
+
+
+def test_open_a_ticket_from_the_open_list(console, api) -> None:  # noqa: ANN001
+    ticket = api.call(
+        "POST", "/desk/tickets", key=api.agent_key, json={"title": "Outlook will not start"}
+    )["ticket"]
+    at = console(api.agent_key)
+    by_label(at.selectbox, "Work on").set_value(ticket["id"])
+    button(at, "Open ticket").click()
+    at.run()
+    assert not at.exception
+    assert any(f"{ticket['ref']} · Outlook will not start" in m.value for m in at.markdown)
+
+
+def test_sla_standing_flags_a_breach() -> None:
+    breached = {"state": "new", "sla": {"breached": True, "response_breached": True}}
+    assert sla_standing(breached) == ("🔴 breached (response)", True)
+    running = {"state": "in_progress", "sla": {"resolve_by": "x", "minutes_left": 125}}
+    assert sla_standing(running) == ("🟢 2 h 5 min left", False)

@@ -1,0 +1,369 @@
+"""The desk: take a request, read its triage card, answer it from the knowledge base (or with a
+new answer, or escalate), and keep an eye on the open tickets and their SLA."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ui.common import (
+    OPEN_STATES,
+    act,
+    article_number,
+    call,
+    esc,
+    flash,
+    highlighted,
+    require_sign_in,
+    show_flash,
+    sla_standing,
+    when,
+)
+
+FIELDS = {
+    "type": "Type",
+    "impact": "Impact",
+    "urgency": "Urgency",
+    "category": "Category",
+    "assignment_group": "Assignment group",
+    "tier": "Tier",
+}
+CHANNELS = ["", "phone", "email", "portal", "chat", "walk-in"]
+SS = st.session_state
+
+
+# -- actions (button callbacks: they run before the page is drawn again) -----------------------
+def _load(ticket_id: int) -> None:
+    ticket = act("GET", f"/desk/tickets/{ticket_id}")
+    if ticket is not None:
+        SS["desk_ticket"] = ticket
+
+
+def _open_from_list() -> None:
+    ticket_id = SS.get("desk_pick")
+    if ticket_id is not None:
+        _load(int(ticket_id))
+
+
+def _resolve_with(ticket_id: int, article_id: int, label: str) -> None:
+    if act("POST", f"/desk/tickets/{ticket_id}/resolve", {"article_id": article_id}):
+        flash("success", f"Resolved with {label} — reuse recorded")
+        _load(ticket_id)
+
+
+def _feedback(ticket_id: int, article_id: int, label: str, helpful: bool) -> None:
+    body = {"helpful": helpful, "ticket_id": ticket_id}
+    if act("POST", f"/kb/articles/{article_id}/feedback", body):
+        verdict = "helped" if helpful else "did not help"
+        flash("success", f"Feedback recorded: {label} {verdict}")
+
+
+def _resolve_new(ticket_id: int) -> None:
+    text = SS.get(f"new_answer_{ticket_id}", "").strip()
+    if not text:
+        flash("warning", "Write the answer that solved it first.")
+        return
+    capture = bool(SS.get(f"capture_{ticket_id}", True))
+    out = act(
+        "POST", f"/desk/tickets/{ticket_id}/resolve", {"resolution": text, "capture": capture}
+    )
+    if out is None:
+        return
+    draft = out.get("draft")
+    if draft:
+        flash(
+            "success",
+            f"Resolved with a new answer — captured as draft {draft['external_id']} "
+            f"(article {draft['id']}) for an editor to review",
+        )
+    else:
+        flash("success", "Resolved with a new answer (not captured as an article)")
+    _load(ticket_id)
+
+
+def _escalate(ticket_id: int) -> None:
+    body = {
+        "group": SS.get(f"esc_group_{ticket_id}", "").strip() or None,
+        "note": SS.get(f"esc_note_{ticket_id}", "").strip() or None,
+    }
+    out = act("POST", f"/desk/tickets/{ticket_id}/escalate", body)
+    if out is not None:
+        flash("success", f"Escalated {out['ref']} to {out.get('escalated_to') or 'second line'}")
+        _load(ticket_id)
+
+
+def _correct(ticket_id: int) -> None:
+    field = SS.get(f"fix_field_{ticket_id}")
+    value = SS.get(f"fix_value_{ticket_id}", "").strip()
+    if not value:
+        flash("warning", "Type the right value first.")
+        return
+    body = {"field": field, "value": value}
+    out = act("POST", f"/desk/tickets/{ticket_id}/corrections", body)
+    if out is not None:
+        t = out["ticket"]
+        extra = f" — priority now {t['priority']}" if field in ("impact", "urgency") else ""
+        flash("success", f"Correction saved: {FIELDS[field]} is {value}{extra}")
+        _load(ticket_id)
+
+
+def _transition(ticket_id: int, action: str, message: str) -> None:
+    if act("POST", f"/desk/tickets/{ticket_id}/{action}") is not None:
+        flash("success", message)
+        _load(ticket_id)
+
+
+# -- drawing -----------------------------------------------------------------------------------
+def _intake() -> None:
+    with st.form("intake", clear_on_submit=True):
+        title = st.text_input("Title", placeholder="What the user says is wrong, in a line")
+        description = st.text_area("Description", height=100, placeholder="What the user wrote")
+        c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 2, 2])
+        caller = c1.text_input("Caller")
+        vip = c2.checkbox("VIP")
+        users = c3.number_input("Users affected", min_value=0, value=0, step=1)
+        service = c4.text_input("Service")
+        channel = c5.selectbox("Channel", CHANNELS, format_func=lambda c: c or "—")
+        submitted = st.form_submit_button("Submit request", type="primary")
+    if not submitted:
+        return
+    if not (title.strip() or description.strip()):
+        st.warning("Enter a title or a description first.")
+        return
+    req = {
+        "title": title.strip() or None,
+        "description": description.strip() or None,
+        "caller": caller.strip() or None,
+        "vip": vip,
+        "users_affected": int(users) or None,
+        "service": service.strip() or None,
+        "channel": channel or None,
+    }
+    with st.spinner("Triaging and finding answers…"):
+        out = call("POST", "/desk/tickets", json=req)
+    if out is not None:
+        SS["desk_ticket"] = {**out["ticket"], "triage": out["triage"]}
+        flash("success", f"Ticket {out['ticket']['ref']} taken and triaged")
+
+
+def _field_rows(ticket: dict[str, Any], fields: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for key, label in FIELDS.items():
+        f = fields.get(key) or {}
+        current = ticket.get(key)
+        if f and current is not None and current != f.get("value"):
+            value, conf, decided = str(current), "", "agent correction"
+        elif not f or f.get("abstained"):
+            top = ", ".join(f"{v} {p:.0%}" for v, p in f.get("top", [])[:3])
+            value = f"needs a human ({top})" if top else "needs a human"
+            conf, decided = "", f.get("decided_by", "")
+        else:
+            value = str(f["value"])
+            conf = "" if f.get("confidence") is None else f"{f['confidence']:.0%}"
+            decided = f.get("decided_by", "")
+        why = f.get("rule") or ", ".join(
+            t["term"] for t in (f.get("evidence") or {}).get("terms", [])[:4]
+        )
+        rows.append(
+            {"field": label, "value": value, "confidence": conf, "decided by": decided, "why": why}
+        )
+    return rows
+
+
+def _evidence(fields: dict[str, Any]) -> None:
+    with st.expander("Evidence: the words, the nearest resolved tickets and the rules"):
+        for key, label in FIELDS.items():
+            f = fields.get(key)
+            if not f:
+                continue
+            ev = f.get("evidence") or {}
+            parts = []
+            if ev.get("terms"):
+                terms = ", ".join(f"{t['term']} ({t['weight']:+.3f})" for t in ev["terms"][:6])
+                parts.append(f"words: {esc(terms)}")
+            if ev.get("neighbour_votes"):
+                votes = Counter(v["label"] for v in ev["neighbour_votes"])
+                n = len(ev["neighbour_votes"])
+                parts.append(
+                    "neighbours: "
+                    + ", ".join(f"{esc(lab)} {c}/{n}" for lab, c in votes.most_common())
+                )
+            if f.get("rule"):
+                parts.append(f"rule: {esc(f['rule'])}")
+            st.markdown(f"**{label}** — " + " · ".join(parts or ["no evidence"]))
+
+
+def _card(ticket: dict[str, Any]) -> None:
+    tid, triage = ticket["id"], ticket.get("triage") or {}
+    fields = triage.get("fields") or {}
+    is_open = ticket["state"] in OPEN_STATES
+    st.markdown(f"#### {esc(ticket['ref'])} · {esc(ticket['title'] or ticket['description'])}")
+    st.caption(
+        f"State: {ticket['state']} · opened {when(ticket['created_at'])}"
+        f" by {esc(ticket.get('created_by'))}"
+        + (f" · caller {esc(ticket['caller'])}" if ticket.get("caller") else "")
+        + (" · VIP" if ticket.get("vip") else "")
+    )
+    if ticket.get("priority"):
+        name = (
+            triage.get("priority_name", "") if triage.get("priority") == ticket["priority"] else ""
+        )
+        st.markdown(f"### {esc(ticket['priority'])} {esc(name)} · {esc(ticket['quadrant'])}")
+    elif triage.get("untriaged"):
+        st.warning(f"Not triaged: {triage['untriaged']}")
+    else:
+        st.warning("Priority needs a human: impact or urgency is uncertain. Correct one below.")
+    sla, standing = ticket.get("sla") or {}, sla_standing(ticket)
+    if sla.get("resolve_by"):
+        text = (
+            f"SLA: respond by {when(sla['respond_by'])} · resolve by {when(sla['resolve_by'])}"
+            f" · {standing[0]}"
+        )
+        (st.error if standing[1] else st.caption)(text)
+    if fields:
+        st.dataframe(_field_rows(ticket, fields), hide_index=True)
+        _evidence(fields)
+
+    if not is_open:
+        outcome = ticket.get("outcome") or ticket["state"]
+        st.success(f"{ticket['state'].capitalize()} ({outcome}): {ticket.get('resolution') or ''}")
+        if ticket["state"] == "resolved":
+            st.button(
+                "Close ticket",
+                key=f"close_{tid}",
+                on_click=_transition,
+                args=(tid, "close", f"Closed {ticket['ref']}"),
+            )
+
+    hits = triage.get("suggested_articles") or []
+    st.markdown("**Suggested answers**")
+    if not hits:
+        st.caption("No published article matches this request.")
+    for hit in hits:
+        number = article_number(hit["id"])
+        with st.container(border=True):
+            st.markdown(
+                f"**{esc(hit['title'])}** <small>{esc(hit['external_id'])}"
+                f"{' · ' + esc(hit['category']) if hit.get('category') else ''}"
+                f" · score {hit['score']:.3f}</small>",
+                unsafe_allow_html=True,
+            )
+            st.markdown(highlighted(hit["snippet"], hit["highlights"]), unsafe_allow_html=True)
+            if number is None:
+                continue
+            b1, b2, b3, _ = st.columns([2, 1, 1, 3])
+            if is_open:
+                b1.button(
+                    "Resolve with this",
+                    key=f"resolve_{tid}_{number}",
+                    type="primary",
+                    on_click=_resolve_with,
+                    args=(tid, number, hit["external_id"]),
+                )
+            b2.button(
+                "Helped",
+                key=f"helped_{tid}_{number}",
+                on_click=_feedback,
+                args=(tid, number, hit["external_id"], True),
+            )
+            b3.button(
+                "Did not help",
+                key=f"nothelped_{tid}_{number}",
+                on_click=_feedback,
+                args=(tid, number, hit["external_id"], False),
+            )
+
+    similar = triage.get("similar_tickets") or []
+    if similar:
+        st.markdown("**Similar resolved tickets**")
+        for hit in similar:
+            fix = hit.get("resolution") or hit.get("snippet") or ""
+            st.markdown(
+                f"- **{esc(hit['title'])}** <small>{esc(hit['external_id'])}</small>  \n"
+                f"  fix: {esc(fix[:300])}{'…' if len(fix) > 300 else ''}",
+                unsafe_allow_html=True,
+            )
+
+    if is_open:
+        _actions(ticket)
+
+
+def _actions(ticket: dict[str, Any]) -> None:
+    tid = ticket["id"]
+    left, right = st.columns(2)
+    with left, st.form(f"new_answer_form_{tid}", border=True):
+        st.markdown("**Resolve with a new answer**")
+        st.text_area("New answer", key=f"new_answer_{tid}", height=100)
+        st.checkbox("Capture as a knowledge-base draft", value=True, key=f"capture_{tid}")
+        st.form_submit_button("Resolve with a new answer", on_click=_resolve_new, args=(tid,))
+    with right, st.form(f"escalate_form_{tid}", border=True):
+        st.markdown("**Escalate to second line**")
+        st.text_input("Group", value=ticket.get("assignment_group") or "", key=f"esc_group_{tid}")
+        st.text_input("Note for second line", key=f"esc_note_{tid}")
+        st.form_submit_button("Escalate", on_click=_escalate, args=(tid,))
+    with st.expander("Correct the triage"):
+        with st.form(f"correct_form_{tid}", border=False):
+            c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
+            c1.selectbox("Field", list(FIELDS), format_func=FIELDS.get, key=f"fix_field_{tid}")
+            c2.text_input("Right value", key=f"fix_value_{tid}")
+            c3.form_submit_button("Save correction", on_click=_correct, args=(tid,))
+    if ticket["state"] == "new":
+        st.button(
+            "Start work",
+            key=f"start_{tid}",
+            on_click=_transition,
+            args=(tid, "start", f"Working on {ticket['ref']}: the response clock stopped"),
+        )
+
+
+def _open_tickets() -> None:
+    st.subheader("Open tickets")
+    out = call("GET", "/desk/tickets", params={"state": list(OPEN_STATES)})
+    if out is None:
+        return
+    tickets = out["tickets"]
+    if not tickets:
+        st.caption("No open tickets. Nice.")
+        return
+    rows, breached = [], []
+    for t in tickets:
+        standing, is_breached = sla_standing(t)
+        if is_breached:
+            breached.append(t["ref"])
+        rows.append(
+            {
+                "ticket": t["ref"],
+                "title": t["title"] or t["description"][:80],
+                "priority": t["priority"] or "?",
+                "state": t["state"],
+                "group": t.get("escalated_to") or t.get("assignment_group") or "",
+                "SLA": standing,
+                "resolve by": when((t.get("sla") or {}).get("resolve_by")),
+            }
+        )
+    if breached:
+        st.error(f"SLA breached: {', '.join(breached)}")
+    df = pd.DataFrame(rows)
+    styled = df.style.apply(
+        lambda row: ["color: #d33" if row["SLA"].startswith("🔴") else ""] * len(row), axis=1
+    )
+    st.dataframe(styled, hide_index=True)
+    labels = {t["id"]: f"{t['ref']} · {t['title'] or t['description'][:60]}" for t in tickets}
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1.selectbox("Work on", list(labels), format_func=labels.get, key="desk_pick")
+    c2.button("Open ticket", on_click=_open_from_list)
+
+
+require_sign_in()
+top = st.container()
+_intake()
+current = SS.get("desk_ticket")
+if current:
+    with st.container(border=True):
+        _card(current)
+_open_tickets()
+with top:
+    show_flash()
