@@ -1,7 +1,15 @@
-"""`firstline demo`: the bundled demo data ingested, then the API and the console served."""
+"""`firstline demo`: the bundled demo data ingested, then the API and the console served.
+
+For the demo only, three keys (agent, editor, admin) are made once and kept in
+``<data_dir>/demo-keys.json`` (readable by you only), and a scripted morning at the desk
+(``demo/desk_morning.jsonl``: requests resolved with articles, new answers captured, escalations,
+a burst of SAP incidents) is replayed through the API once, so the dashboard, the editor's queue
+and the problem list have recorded events to show.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +49,53 @@ def ingest_demo(settings: Settings, console: Console) -> None:
         service.close()
 
 
+def demo_keys(settings: Settings) -> dict[str, str]:
+    """The demo's keys, made once (stored hashed in the database like any key)."""
+    from kb.auth import ROLES, Keys
+    from kb.db import Database
+
+    path = settings.data_dir / "demo-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    db = Database(settings.database_url)
+    try:
+        keys = {role: Keys(db).create(f"demo-{role}", role)[1] for role in ROLES}
+    finally:
+        db.close()
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+def replay_morning(api_url: str, key: str, console: Console) -> int:
+    """Replay the scripted desk morning through the API (once: skipped if the desk has
+    tickets).  Returns how many requests were taken."""
+    headers = {"X-API-Key": key}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=60) as c:
+        if c.get("/desk/tickets", params={"limit": 1}).json()["tickets"]:
+            return 0
+        lines = (DEMO_DIR / "desk_morning.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            item = json.loads(line)
+            action = item.pop("action")
+            resolution, group = item.pop("resolution", None), item.pop("group", None)
+            r = c.post("/desk/tickets", json=item)
+            r.raise_for_status()
+            out = r.json()
+            tid = out["ticket"]["id"]
+            if action == "reuse" and out["triage"]["suggested_articles"]:
+                aid = int(out["triage"]["suggested_articles"][0]["id"].split(":")[1])
+                c.post(f"/desk/tickets/{tid}/start")
+                c.post(f"/desk/tickets/{tid}/resolve", json={"article_id": aid})
+                c.post(f"/kb/articles/{aid}/feedback", json={"helpful": True, "ticket_id": tid})
+            elif action == "create":
+                c.post(f"/desk/tickets/{tid}/resolve", json={"resolution": resolution})
+            elif action == "escalate":
+                c.post(f"/desk/tickets/{tid}/escalate", json={"group": group})
+        console.print(f"replayed a desk morning: {len(lines)} requests")
+        return len(lines)
+
+
 def _wait(url: str, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,7 +123,8 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    env = {**os.environ, "FIRSTLINE_API_URL": api_url}
+    keys = demo_keys(settings)
+    env = {**os.environ, "FIRSTLINE_API_URL": api_url, "FIRSTLINE_API_KEY": keys["editor"]}
     ui = subprocess.Popen(
         [
             sys.executable,
@@ -94,14 +150,25 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
         if not _wait(f"{api_url}/health"):
             console.print("[red]the API did not come up; see the messages above[/red]")
             return
+        replay_morning(api_url, keys["agent"], console)
         _wait(f"http://{settings.api.host}:{ui_port}/_stcore/health", timeout=60)
-        console.print(f"API:     {api_url}/docs   (try {api_url}/search?q=vpn+keeps+disconnecting)")
+        console.print(f"API:     {api_url}/docs")
         console.print(
-            f"Triage:  curl -s {api_url}/triage -H 'content-type: application/json' "
+            f"Search:  curl -s -H 'X-API-Key: {keys['agent']}' "
+            f"'{api_url}/search?q=vpn+keeps+disconnecting'"
+        )
+        console.print(
+            f"Triage:  curl -s {api_url}/triage -H 'X-API-Key: {keys['agent']}' "
+            "-H 'content-type: application/json' "
             '-d \'{"request": {"title": "VPN drops", "description": '
             '"GlobalProtect disconnects every 10 minutes"}}\''
         )
-        console.print(f"Console: http://{settings.api.host}:{ui_port}")
+        console.print(f"Console: http://{settings.api.host}:{ui_port}  (signed in as demo-editor)")
+        console.print(
+            f"Keys:    {settings.data_dir / 'demo-keys.json'}  "
+            f"(agent {keys['agent'][:10]}…, editor {keys['editor'][:10]}…, "
+            f"admin {keys['admin'][:10]}…)"
+        )
         console.print("Press Ctrl-C to stop.")
         while thread.is_alive() and ui.poll() is None:
             time.sleep(0.5)
