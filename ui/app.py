@@ -18,7 +18,7 @@ if ROOT not in sys.path:  # run as a script from a checkout without the package 
     sys.path.insert(0, ROOT)
 
 from ui.client import ApiError, Client, api_url  # noqa: E402
-from ui.common import can, signed_in  # noqa: E402
+from ui.common import can, esc, signed_in  # noqa: E402
 
 st.set_page_config(page_title="firstline", page_icon="🔎", layout="wide")
 
@@ -55,7 +55,7 @@ with st.sidebar:
     st.markdown("### firstline")
     who = signed_in()
     if who:
-        st.markdown(f"Signed in as **{who['name']}** · {who['role']}")
+        st.markdown(f"Signed in as **{esc(who['name'])}** · {who['role']}")
         st.button("Sign out", on_click=_sign_out)
     else:
         with st.form("sign_in", border=False):
@@ -77,11 +77,11 @@ with st.sidebar:
         )
 
 pages = [
-    st.Page("views/desk.py", title="Desk", icon="🎧", default=True),
-    st.Page("views/search.py", title="Search", icon="🔎"),
-    st.Page("views/knowledge.py", title="Knowledge", icon="📚"),
-    st.Page("views/dashboard.py", title="Dashboard", icon="📊"),
+    st.Page("views/desk.py", title="Desk", default=True),
+    st.Page("views/search.py", title="Search"),
+    st.Page("views/knowledge.py", title="Knowledge"),
+    st.Page("views/dashboard.py", title="Dashboard"),
 ]
 if can("admin"):
-    pages.append(st.Page("views/admin.py", title="Admin", icon="🔑"))
+    pages.append(st.Page("views/admin.py", title="Admin"))
 st.navigation(pages).run()

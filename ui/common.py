@@ -4,6 +4,7 @@ messages that survive the rerun after a button, and small formatters."""
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from typing import Any
 
@@ -85,16 +86,26 @@ def show_flash() -> None:
 
 
 # -- formatting --------------------------------------------------------------------------------
+# Markdown (and Streamlit's $math$ and :directives:) that a snippet of an article must not
+# trigger: a snippet is plain text, shown as it is.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")
+
+
+def plain(text: str) -> str:
+    """Text for ``st.markdown(..., unsafe_allow_html=True)`` that renders as itself."""
+    return html.escape(_MARKDOWN.sub(r"\\\1", re.sub(r"\s+", " ", text)), quote=False)
+
+
 def highlighted(snippet: str, ranges: list[list[int]]) -> str:
-    """The snippet as HTML with the matched ranges in ``<mark>``."""
+    """The snippet as plain text with the matched ranges in ``<mark>``."""
     out, last = [], 0
     for start, end in sorted(ranges):
         if start < last:
             continue
-        out.append(html.escape(snippet[last:start]))
-        out.append(f"<mark>{html.escape(snippet[start:end])}</mark>")
+        out.append(plain(snippet[last:start]))
+        out.append(f"<mark>{plain(snippet[start:end])}</mark>")
         last = end
-    out.append(html.escape(snippet[last:]))
+    out.append(plain(snippet[last:]))
     return "".join(out)
 
 
@@ -121,7 +132,8 @@ def article_number(hit_id: str) -> int | None:
 
 
 def esc(text: Any) -> str:
-    return html.escape(str(text or ""))
+    """A value (title, reference, name) for markdown: shown as it is."""
+    return plain(str(text or ""))
 
 
 def sla_standing(ticket: dict[str, Any]) -> tuple[str, bool]:

@@ -3,6 +3,7 @@ trained triage) with an agent, an editor and an admin key."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -114,8 +115,14 @@ def by_label(elements, label: str):  # noqa: ANN001, ANN201
 
 
 def texts(at: AppTest) -> str:
-    """Everything written on the page as markdown, captions and messages, in one string."""
+    """Everything written on the page as markdown, captions and messages, in one string, as
+    it reads (markdown's backslash escapes undone)."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     for kind in (at.success, at.info, at.warning, at.error):
         parts += [m.value for m in kind]
-    return "\n".join(parts)
+    return unescape("\n".join(parts))
+
+
+def unescape(markdown: str) -> str:
+    """Markdown source as it reads: backslash escapes undone."""
+    return re.sub(r"\\(.)", r"\1", markdown)

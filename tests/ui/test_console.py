@@ -4,7 +4,7 @@ role, errors as messages (never a traceback), search with filters, highlights an
 from __future__ import annotations
 
 from tests.conftest import free_port
-from tests.ui.conftest import button, by_label, texts
+from tests.ui.conftest import button, by_label, texts, unescape
 
 
 def test_signed_out_console_asks_for_a_key_then_signs_in(console, api) -> None:  # noqa: ANN001
@@ -22,7 +22,9 @@ def test_signed_out_console_asks_for_a_key_then_signs_in(console, api) -> None: 
     button(at, "Sign in").click()
     at.run()
     assert not at.exception
-    assert any("Signed in as **ui-editor** · editor" in m.value for m in at.sidebar.markdown)
+    assert any(
+        "Signed in as **ui-editor** · editor" in unescape(m.value) for m in at.sidebar.markdown
+    )
     assert by_label(at.text_input, "Title")  # the Desk is usable now
 
     button(at, "Sign out").click()
@@ -35,7 +37,9 @@ def test_signed_out_console_asks_for_a_key_then_signs_in(console, api) -> None: 
 def test_key_from_the_environment_signs_in(console, api) -> None:  # noqa: ANN001
     at = console(api.agent_key)
     assert not at.exception
-    assert any("Signed in as **ui-agent** · agent" in m.value for m in at.sidebar.markdown)
+    assert any(
+        "Signed in as **ui-agent** · agent" in unescape(m.value) for m in at.sidebar.markdown
+    )
     assert "API key" not in [t.label for t in at.sidebar.text_input]
 
 

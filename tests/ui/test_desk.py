@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import PAGES, button, by_label, texts
-from ui.common import sla_standing
+from ui.common import highlighted, sla_standing
 
 FLOOR = ("Network down on floor 3", "Nobody on the whole floor can connect; 25 people cannot work.")
 
@@ -130,7 +130,7 @@ def test_open_a_ticket_from_the_open_list(console, api) -> None:  # noqa: ANN001
     button(at, "Open ticket").click()
     at.run()
     assert not at.exception
-    assert any(f"{ticket['ref']} · Outlook will not start" in m.value for m in at.markdown)
+    assert f"{ticket['ref']} · Outlook will not start" in texts(at)
 
 
 def test_sla_standing_flags_a_breach() -> None:
@@ -138,3 +138,9 @@ def test_sla_standing_flags_a_breach() -> None:
     assert sla_standing(breached) == ("🔴 breached (response)", True)
     running = {"state": "in_progress", "sla": {"resolve_by": "x", "minutes_left": 125}}
     assert sla_standing(running) == ("🟢 2 h 5 min left", False)
+
+
+def test_a_snippet_shows_as_plain_text_with_its_highlights() -> None:
+    shown = highlighted("## Cause\n`sw-<site>` **down** $5", [[3, 8]])
+    assert shown.startswith("\\#\\# <mark>Cause</mark> \\`sw\\-&lt;site&gt;\\`")
+    assert "\\*\\*down\\*\\*" in shown and "\\$5" in shown
