@@ -1,0 +1,206 @@
+"""Screenshots of each page of the console, for the docs.
+
+    .venv/bin/python docs/screenshots.py [--hashing] [OUT_DIR]   # default: docs/screenshots
+
+Starts the same stack as the browser tests (tests/browser/stack.py: the demo data with the
+real sentence encoder, or the tests' hashing encoder with ``--hashing``; triage trained; the API
+and the console on free local ports, in a temporary folder), does a few desk actions through
+the API so the dashboard and the editor's queue have something to show, then drives Debian's
+chromium (/usr/bin/chromium, headless; no browser is downloaded) through the console and saves
+one PNG per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.browser.stack import CHROMIUM, Stack, go_to, running_stack, sign_in  # noqa: E402
+from tests.conftest import ADMIN_KEY  # noqa: E402
+
+VIEWPORT = {"width": 1400, "height": 900}
+TIMEOUT_MS = 60_000
+
+
+def article_id(hit: dict) -> int:
+    kind, _, number = hit["id"].partition(":")
+    assert kind == "article", hit["id"]
+    return int(number)
+
+
+def seed(stack: Stack) -> None:
+    """A morning at the desk, through the API: a reuse, a new answer captured as a draft, an
+    escalation, helpful feedback and a ticket left open."""
+    vpn = stack.post(
+        "/desk/tickets",
+        {
+            "title": "VPN keeps disconnecting",
+            "description": "GlobalProtect drops every 10 minutes when working from home.",
+            "caller": "Jan de Vries",
+            "channel": "phone",
+        },
+    )
+    hit = vpn["triage"]["suggested_articles"][0]
+    stack.post(f"/desk/tickets/{vpn['ticket']['id']}/resolve", {"article_id": article_id(hit)})
+    stack.post(f"/kb/articles/{article_id(hit)}/feedback", {"helpful": True})
+
+    label = stack.post(
+        "/desk/tickets",
+        {
+            "title": "Label printer in the warehouse prints blank labels",
+            "description": "The Zebra printer at dock 4 feeds labels but nothing is printed.",
+            "channel": "walk-in",
+        },
+    )
+    stack.post(
+        f"/desk/tickets/{label['ticket']['id']}/resolve",
+        {
+            "resolution": "The thermal ribbon was inserted inside out. Reloaded the ribbon with "
+            "the ink side facing the labels and ran a calibration (hold FEED for 2 s).",
+            "capture": True,
+        },
+    )
+
+    outage = stack.post(
+        "/desk/tickets",
+        {
+            "title": "Network down on floor 3",
+            "description": "Nobody on the whole floor can connect; 25 people cannot work.",
+            "users_affected": 25,
+            "channel": "phone",
+        },
+    )
+    stack.post(
+        f"/desk/tickets/{outage['ticket']['id']}/escalate",
+        {"group": "Network", "note": "Whole floor, wired and Wi-Fi."},
+    )
+
+    stack.post(
+        "/desk/tickets",
+        {
+            "title": "Outlook calendar does not show meetings",
+            "description": "Invitations arrive but the meetings are not in my calendar.",
+            "caller": "Priya Shah",
+            "channel": "email",
+        },
+    )
+
+
+# Toasts repeat the page's own success message and would cover the top right corner.
+HIDE_TOASTS = (
+    '[data-testid="stToastContainer"], [data-testid="stToast"] { display: none !important; }'
+)
+
+
+def settle(page) -> None:  # noqa: ANN001
+    """Wait until the script run is over and charts are drawn."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+
+
+def shot(page, out: Path, name: str, max_height: int = 2400) -> None:  # noqa: ANN001
+    """The whole page: Streamlit scrolls inside its main element, so the viewport is made as
+    tall as that content (up to ``max_height``) for the picture, then put back."""
+    settle(page)
+    height = page.get_by_test_id("stMain").evaluate("e => e.scrollHeight")
+    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], min(height, max_height))})
+    settle(page)
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def take(stack: Stack, out: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            expect.set_options(timeout=TIMEOUT_MS)
+            agent = browser.new_context(viewport=VIEWPORT)
+            agent.set_default_timeout(TIMEOUT_MS)
+            page = agent.new_page()
+
+            page.goto(stack.ui_url)
+            page.add_style_tag(content=HIDE_TOASTS)
+            expect(page.get_by_text("Sign in with your API key")).to_be_visible()
+            shot(page, out, "sign-in")
+
+            sign_in(page, stack.agent_key)
+            page.get_by_label("Title").fill("Password expired, cannot sign in")
+            page.get_by_label("Description").fill(
+                "My network password has expired and Outlook keeps asking for it. "
+                "I need to reset my password."
+            )
+            page.get_by_role("button", name="Submit request").click()
+            expect(page.get_by_text("Suggested answers")).to_be_visible()
+            expect(page.get_by_role("button", name="Resolve with this").first).to_be_visible()
+            shot(page, out, "desk")
+
+            go_to(page, "Search")
+            page.get_by_role("textbox", name="Search").fill("vpn keeps disconnecting")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("mark").first).to_be_visible()
+            shot(page, out, "search")
+
+            go_to(page, "Dashboard")
+            expect(page.get_by_test_id("stMetric").first).to_be_visible()
+            shot(page, out, "dashboard")
+            agent.close()
+
+            editor = browser.new_context(viewport=VIEWPORT)
+            editor.set_default_timeout(TIMEOUT_MS)
+            page = editor.new_page()
+            page.goto(stack.ui_url)
+            page.add_style_tag(content=HIDE_TOASTS)
+            sign_in(page, stack.editor_key)
+            go_to(page, "Knowledge")
+            expect(page.get_by_text("Drafts (")).to_be_visible()
+            shot(page, out, "knowledge")
+
+            # The draft captured from the desk, in the article editor.
+            page.get_by_role("button", name="Edit").first.click()
+            expect(page.get_by_role("button", name=re.compile(r"Save as version"))).to_be_visible()
+            shot(page, out, "knowledge-editor")
+            editor.close()
+
+            admin = browser.new_context(viewport=VIEWPORT)
+            admin.set_default_timeout(TIMEOUT_MS)
+            page = admin.new_page()
+            page.goto(stack.ui_url)
+            page.add_style_tag(content=HIDE_TOASTS)
+            sign_in(page, ADMIN_KEY)
+            go_to(page, "Admin")
+            expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+            shot(page, out, "admin")
+            admin.close()
+        finally:
+            browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--hashing", action="store_true", help="the tests' hashing encoder")
+    args = parser.parse_args()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="firstline-shots-") as tmp:
+        with running_stack(Path(tmp), real_model=not args.hashing) as stack:
+            seed(stack)
+            take(stack, out.resolve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The whole firstline stack on free local ports, for browser tests and the docs' screenshots:
+the demo data ingested with the hashing encoder, triage trained, the API (uvicorn, in a thread)
+and the Streamlit console (a subprocess), plus an agent and an editor API key."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from indexer.service import Firstline
+from kb.settings import ModelSettings, Settings
+from tests.conftest import ADMIN_KEY, DEMO, ROOT, free_port, make_settings, stop_process
+from triage.service import Triager
+
+UI_APP = ROOT / "ui" / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class StackError(RuntimeError):
+    """A part of the stack did not come up (the message says which, with its log)."""
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api_url: str
+    ui_url: str
+    agent_key: str
+    editor_key: str
+    ui_log: Path
+
+    def get(self, path: str, key: str | None = None) -> dict:
+        r = httpx.get(
+            f"{self.api_url}{path}", headers={"X-API-Key": key or self.agent_key}, timeout=30
+        )
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body: dict, key: str | None = None) -> dict:
+        r = httpx.post(
+            f"{self.api_url}{path}",
+            json=body,
+            headers={"X-API-Key": key or self.agent_key},
+            timeout=60,
+        )
+        r.raise_for_status()
+        return r.json()
+
+
+def prepare_data(settings: Settings) -> None:
+    """Ingest the demo articles and tickets and train triage on them."""
+    svc = Firstline(settings)
+    try:
+        svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
+        svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
+        Triager(settings, svc).train()
+    finally:
+        svc.close()
+
+
+def _wait_http(url: str, timeout: float, alive=lambda: True) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@contextmanager
+def api_server(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="firstline-api", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not _wait_http(f"{url}/health", 120, thread.is_alive):
+            raise StackError(f"the API did not answer {url}/health within 120 s")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def create_key(api_url: str, name: str, role: str) -> str:
+    r = httpx.post(
+        f"{api_url}/admin/keys",
+        json={"name": name, "role": role},
+        headers={"X-API-Key": ADMIN_KEY},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()["key"]
+
+
+@contextmanager
+def console(api_url: str, log: Path) -> Iterator[str]:
+    """The Streamlit console as a subprocess, signed out (FIRSTLINE_API_KEY is not passed on:
+    users sign in in the browser)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FIRSTLINE_API_KEY"}
+    env["FIRSTLINE_API_URL"] = api_url
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(UI_APP),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
+                "--client.toolbarMode",
+                "viewer",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not _wait_http(f"{url}/_stcore/health", 90, lambda: proc.poll() is None):
+            raise StackError(f"the console did not come up on {url}:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        stop_process(proc)
+
+
+@contextmanager
+def running_stack(data_dir: Path, real_model: bool = False) -> Iterator[Stack]:
+    """Everything up on free ports, with an agent key (alice) and an editor key (erin);
+    stopped on exit.  The hashing encoder unless ``real_model`` (the sentence encoder)."""
+    settings = make_settings(data_dir)
+    if real_model:
+        settings = settings.model_copy(update={"model": ModelSettings()})
+    prepare_data(settings)
+    with api_server(settings) as api_url:
+        agent = create_key(api_url, "alice", "agent")
+        editor = create_key(api_url, "erin", "editor")
+        log = data_dir / "console.log"
+        with console(api_url, log) as ui_url:
+            yield Stack(settings, api_url, ui_url, agent, editor, log)
+
+
+# -- driving the console (playwright pages) -----------------------------------------------------
+def sign_in(page, key: str) -> None:  # noqa: ANN001
+    """Type the API key into the sidebar's sign-in form, as a user does."""
+    from playwright.sync_api import expect
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_label("API key").fill(key)
+    sidebar.get_by_role("button", name="Sign in").click()
+    expect(sidebar.get_by_text("Signed in as")).to_be_visible()
+
+
+def go_to(page, name: str) -> None:  # noqa: ANN001
+    """Follow the sidebar navigation (loading a URL would start a new, signed-out session).
+    The default page (Desk) is at ``/``, the others at ``/<name>``."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+    path = "/(desk)?" if name == "Desk" else f"/{name.lower()}"
+    page.wait_for_url(re.compile(rf"^[^?#]*://[^/]+{path}([?#].*)?$"))
+
+
+def metric_value(page, label: str):  # noqa: ANN001, ANN201
+    """The value element of the ``st.metric`` with exactly this label."""
+    name = page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    return page.get_by_test_id("stMetric").filter(has=name).get_by_test_id("stMetricValue")
