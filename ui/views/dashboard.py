@@ -27,7 +27,7 @@ def _by_day(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 require_sign_in()
-days = st.number_input("Days", min_value=1, max_value=3650, value=30, step=1)
+days = st.columns([1, 5])[0].number_input("Days", min_value=1, max_value=3650, value=30, step=1)
 d = call("GET", "/dashboard", params={"days": int(days)})
 if d is None:
     st.stop()

@@ -161,9 +161,15 @@ def _field_rows(ticket: dict[str, Any], fields: dict[str, Any]) -> list[dict[str
             value = f"needs a human ({top})" if top else "needs a human"
             conf, decided = "", f.get("decided_by", "")
         else:
-            value = str(f["value"])
-            conf = "" if f.get("confidence") is None else f"{f['confidence']:.0%}"
-            decided = f.get("decided_by", "")
+            value, decided = str(f["value"]), f.get("decided_by", "")
+            top = f.get("top") or [[None, None]]
+            if f.get("confidence") is None:
+                conf = ""
+            elif decided.startswith("rule") and top[0][0] != f["value"]:
+                # a rule overrode the model: the confidence is the model's, for another value
+                conf = f"rule (model: {top[0][0]} {f['confidence']:.0%})"
+            else:
+                conf = f"{f['confidence']:.0%}"
         why = f.get("rule") or ", ".join(
             t["term"] for t in (f.get("evidence") or {}).get("terms", [])[:4]
         )
