@@ -269,7 +269,7 @@ class Knowledge:
             )
             s.add(a)
             s.flush()
-            a.external_id = f"KB{a.id:05d}"
+            a.external_id = f"KB{a.id:07d}"
             self._snapshot(s, a, author, note or "created")
             s.flush()
             return article_dict(a)

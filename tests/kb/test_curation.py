@@ -25,7 +25,7 @@ def draft(kb: Knowledge, title: str = "Reset a password", body: str = "Use SSPR.
 def test_a_new_article_is_a_draft_at_version_1(kb: Knowledge) -> None:
     a = draft(kb)
     assert (a["status"], a["version"], a["author"]) == ("draft", 1, "ana")
-    assert a["external_id"] == f"KB{a['id']:05d}"
+    assert a["external_id"] == f"KB{a['id']:07d}"
     assert [v["version"] for v in kb.versions(a["id"])] == [1]
 
 
