@@ -44,12 +44,19 @@ def _vectors(blob: bytes | None, dim: int | None) -> np.ndarray | None:
     return v
 
 
-def _label(texts: Sequence[str], n: int = 4) -> str:
-    """The words a cluster's tickets share most: a name an editor can read."""
-    c: Counter[str] = Counter()
-    for t in texts:
-        c.update(set(w for w in _WORD.findall(t.lower()) if w not in _STOP))
-    return " · ".join(w for w, _ in c.most_common(n))
+def _label(tickets: Sequence[DeskTicket], n: int = 4) -> str:
+    """The words a cluster's tickets share most, title words first on ties, then the order
+    they first appear in: a name an editor can read, the same on every run."""
+    docs, titles, first = Counter(), Counter(), {}  # type: ignore[var-annotated]
+    for t in tickets:
+        title_words = [w for w in _WORD.findall(t.title.lower()) if w not in _STOP]
+        words = title_words + [w for w in _WORD.findall(t.description.lower()) if w not in _STOP]
+        for w in words:
+            first.setdefault(w, len(first))
+        docs.update(set(words))
+        titles.update(set(title_words))
+    ranked = sorted(docs, key=lambda w: (-docs[w], -titles[w], first[w]))
+    return " · ".join(ranked[:n])
 
 
 def greedy_clusters(vectors: np.ndarray, threshold: float) -> list[list[int]]:
@@ -160,7 +167,7 @@ class Insights:
                 clusters.append(
                     {
                         "size": len(group),
-                        "label": _label([f"{t.title} {t.description}" for t, _ in group]),
+                        "label": _label([t for t, _ in group]),
                         "ticket_ids": [t.id for t, _ in group],
                         "representatives": [
                             {"id": t.id, "title": t.title, "created_at": _iso(t.created_at)}
@@ -232,7 +239,7 @@ class Insights:
                     {
                         "size": len(members),
                         "service": services.most_common(1)[0][0] if services else None,
-                        "label": _label([f"{m.title} {m.description}" for m in members]),
+                        "label": _label(members),
                         "first": _iso(times[group[0]]),
                         "last": _iso(times[group[-1]]),
                         "incidents": [
