@@ -85,8 +85,11 @@ class Knowledge:
         self.review_days = review_days
 
     # -- reading -------------------------------------------------------------------------
-    def _get(self, s: Session, article_id: int) -> Article:
-        a = s.get(Article, article_id)
+    def _get(self, s: Session, article_id: int, lock: bool = False) -> Article:
+        """The article; ``lock``: held until the write commits (SELECT ... FOR UPDATE on
+        PostgreSQL; SQLite serialises writers anyway), so two saves cannot both pass the
+        version check."""
+        a = s.get(Article, article_id, with_for_update=lock)
         if a is None:
             raise NotFoundError(f"no article {article_id}")
         return a
@@ -283,7 +286,7 @@ class Knowledge:
             raise InvalidInputError(f"cannot edit {sorted(unknown)[0]!r}")
         note = changes.pop("note", None)
         with self.db.session() as s:
-            a = self._get(s, article_id)
+            a = self._get(s, article_id, lock=True)
             self._check_version(a, expected_version)
             if a.status == "retired":
                 raise ConflictError(f"article {a.id} is retired; move it back to draft to edit it")
@@ -316,7 +319,7 @@ class Knowledge:
         if to not in STATES:
             raise InvalidInputError(f"unknown status {to!r}; one of: {', '.join(STATES)}")
         with self.db.session() as s:
-            a = self._get(s, article_id)
+            a = self._get(s, article_id, lock=True)
             self._check_version(a, expected_version)
             allowed = TRANSITIONS.get(a.status, ())
             if to not in allowed:
@@ -376,7 +379,7 @@ class Knowledge:
         if article_id == into:
             raise InvalidInputError("an article cannot be merged into itself")
         with self.db.session() as s:
-            a, b = self._get(s, article_id), self._get(s, into)
+            a, b = self._get(s, article_id, lock=True), self._get(s, into, lock=True)
             if b.status == "retired":
                 raise ConflictError(f"article {into} is retired; merge into a live article")
             self._ensure_history(s, a)

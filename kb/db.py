@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.errors import BackendUnavailableError
+from models.errors import BackendUnavailableError, ConflictError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -82,6 +82,9 @@ class Database:
         except OperationalError as e:
             session.rollback()
             raise BackendUnavailableError(f"database error: {_short(e)}") from e
+        except IntegrityError as e:  # a concurrent writer got there first
+            session.rollback()
+            raise ConflictError(f"changed by someone else meanwhile ({_short(e)})") from e
         except BaseException:
             session.rollback()
             raise

@@ -103,8 +103,10 @@ class Desk:
         self.db = db
         self.knowledge = knowledge
 
-    def _get(self, s: Any, ticket_id: int) -> DeskTicket:
-        t = s.get(DeskTicket, ticket_id)
+    def _get(self, s: Any, ticket_id: int, lock: bool = False) -> DeskTicket:
+        """The ticket; ``lock`` holds it until the write commits, so two agents cannot both
+        move it (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers)."""
+        t = s.get(DeskTicket, ticket_id, with_for_update=lock)
         if t is None:
             raise NotFoundError(f"no desk ticket {ticket_id}")
         return t
@@ -214,7 +216,7 @@ class Desk:
 
     def start(self, ticket_id: int, actor: str) -> dict[str, Any]:
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             self._move(t, "in_progress", ("new", "escalated"))
             if t.responded_at is None:
                 t.responded_at = utcnow()
@@ -226,7 +228,7 @@ class Desk:
     ) -> dict[str, Any]:
         """KCS reuse: the answer was an existing, published article."""
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             a = s.get(Article, article_id)
             if a is None:
                 raise NotFoundError(f"no article {article_id}")
@@ -260,7 +262,7 @@ class Desk:
             self._check_can_resolve(t)
         draft = self.knowledge.capture(t, resolution, actor) if capture else None
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             line = self._resolve(s, t, actor)
             t.resolution = resolution
             if draft is not None:
@@ -304,7 +306,7 @@ class Desk:
     ) -> dict[str, Any]:
         """To second line, carrying group and priority and the suggestions not used."""
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             self._move(t, "escalated", ("new", "in_progress"))
             t.escalated_to = (group or t.assignment_group or "second line").strip()
             t.outcome = "escalated"
@@ -328,7 +330,7 @@ class Desk:
 
     def close(self, ticket_id: int, actor: str) -> dict[str, Any]:
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             self._move(t, "closed", ("resolved",))
             t.closed_at = utcnow()
             s.add(Event(kind="closed", ticket_id=t.id, actor=actor, data={}))
@@ -337,7 +339,7 @@ class Desk:
     def set_fields(self, ticket_id: int, values: dict[str, Any], actor: str) -> dict[str, Any]:
         """Apply corrected triage fields (and the priority they imply) to the ticket."""
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             before = {f: getattr(t, f) for f in values}
             for f, v in values.items():
                 if f not in FIELDS:
@@ -356,7 +358,7 @@ class Desk:
     def reset_sla(self, ticket_id: int, respond_minutes: int, resolve_minutes: int) -> None:
         """A new priority brings new targets, counted from when the ticket was opened."""
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
+            t = self._get(s, ticket_id, lock=True)
             opened = _aware(t.created_at) or datetime.now(UTC)
             t.respond_by = opened + timedelta(minutes=respond_minutes)
             t.resolve_by = opened + timedelta(minutes=resolve_minutes)

@@ -49,3 +49,35 @@ def test_desk_curation_keys_and_figures_on_postgresql(postgres_url: str) -> None
         assert Audit(db).list(actor="pg-user")[0]["after"] == {"body": "y"}
     finally:
         db.close()
+
+
+def test_two_editors_saving_at_once_on_postgresql_one_conflicts(postgres_url: str) -> None:
+    """Both read version 1 and save at the same moment: one wins, the other gets a conflict."""
+    import threading
+
+    db = Database(postgres_url)
+    try:
+        kb = Knowledge(db)
+        a = kb.create("PG: race", "v1", "ana")
+        barrier = threading.Barrier(2)
+        results: dict[str, object] = {}
+
+        def save(who: str) -> None:
+            barrier.wait()
+            try:
+                results[who] = kb.update(a["id"], 1, who, body=f"{who}'s text")["version"]
+            except ConflictError as e:
+                results[who] = e
+
+        threads = [threading.Thread(target=save, args=(w,)) for w in ("ana", "bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        wins = [w for w, r in results.items() if r == 2]
+        lost = [w for w, r in results.items() if isinstance(r, ConflictError)]
+        assert len(wins) == 1 and len(lost) == 1, results
+        assert kb.get(a["id"])["body"] == f"{wins[0]}'s text"
+        assert [v["version"] for v in kb.versions(a["id"])] == [2, 1]
+    finally:
+        db.close()
