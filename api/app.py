@@ -37,7 +37,7 @@ from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import SearchLog
 from kb.settings import Settings, get_settings
-from models.errors import FirstlineError, InvalidInputError
+from models.errors import FirstlineError, InvalidInputError, NotFoundError
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             raise InvalidInputError("date_from is after date_to")
         hits = service.search(body.query, body.k, filters, body.mode)
         took = (time.perf_counter() - start) * 1000
-        if who is not None:
+        if who is not None and (not body.kinds or "article" in body.kinds):
             _log_search(service, body.query, hits, who)
         return SearchOut(query=body.query, took_ms=round(took, 2), hits=hits)
 
@@ -169,10 +169,13 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
 
     @app.get("/articles/{ref}", tags=["documents"])
     def get_article(
-        ref: str, service: Service, _who: Agent, source: str | None = None
+        ref: str, service: Service, who: Agent, source: str | None = None
     ) -> dict[str, Any]:
-        """An article by its external id (or ``article:<n>``)."""
-        return service.get("article", ref, source)
+        """An article by its external id (or ``article:<n>``); agents read published ones."""
+        record = service.get("article", ref, source)
+        if record["status"] != "published" and not who.can("editor"):
+            raise NotFoundError(f"no published article {ref}")  # drafts are for editors
+        return record
 
     @app.post("/triage", tags=["triage"])
     def triage(body: TriageIn, triager: TriageService, _who: Agent) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         request_id: int, body: CorrectionIn, triager: TriageService, who: Agent, audit: AuditLog
     ) -> dict[str, Any]:
         """Record an agent's correction of one field (feeds the next `triage train`)."""
-        out = triager.correct(request_id, body.field, body.value, body.author or who.name)
+        out = triager.correct(request_id, body.field, body.value, who.name)
         audit.write(who, "triage.correct", f"triage:{request_id}", None, out)
         return out
 
@@ -213,14 +216,17 @@ def _counts(result: IngestResult) -> dict[str, Any]:
 
 def _log_search(service: Firstline, query: str, hits: list[dict[str, Any]], who: Principal) -> None:
     """Searches are kept (query, article hits, best article score) to find knowledge gaps."""
+    articles = [h for h in hits if h.get("kind") == "article"]
     scores = [
-        (h.get("why") or {}).get("dense_score") or 0.0 for h in hits if h.get("kind") == "article"
+        h["why"]["dense_score"]
+        for h in articles
+        if (h.get("why") or {}).get("dense_score") is not None
     ]
     with service.db.session() as s:
         s.add(
             SearchLog(
                 query=query[:2000],
-                hits=len(scores),
+                hits=len(articles),
                 top_score=max(scores) if scores else None,
                 actor=who.name,
             )

@@ -96,6 +96,7 @@ def ingest(
                 f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
                 f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
                 f" ({report.indexed} indexed)"
+                + (f"; {report.curated} curated in the KB since, kept" if report.curated else "")
             )
             out.print(f"  mapping: {report.mapping}", style="dim")
             for e in report.skipped[:20]:

@@ -39,6 +39,7 @@ def ingest_demo(settings: Settings, console: Console) -> None:
             console.print(
                 f"{name}: {report.added} added, {report.updated} updated, "
                 f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
+                + (f", {report.curated} curated since (kept)" if report.curated else "")
             )
         triager = Triager(settings, service)
         if triager.store.active_version("triage") is None:

@@ -3,6 +3,7 @@ feedback on suggestions and corrections of triage fields.  Every write is audite
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -11,11 +12,13 @@ from api.deps import Agent, AuditLog, DeskService, Service, TriageService
 from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, ResolveIn
 from indexer.service import Firstline
 from indexer.types import Filters
+from kb.curation import _iso
 from kb.desk import FIELDS, Desk
-from models.errors import InvalidInputError, ModelNotTrainedError
+from models.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
 from triage.service import Triager, request_text
 
 router = APIRouter(prefix="/desk", tags=["desk"])
+log = logging.getLogger("firstline.api")
 
 
 def _triage(triager: Triager, service: Firstline, req: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +37,17 @@ def _triage(triager: Triager, service: Firstline, req: dict[str, Any]) -> dict[s
 
 
 def _write_back(service: Firstline, desk: Desk, ticket_id: int) -> None:
-    """A solved ticket becomes searchable as a resolved ticket for the next agent."""
+    """A solved ticket becomes searchable as a resolved ticket for the next agent.  Best
+    effort: the resolution is stored; if the search engine is down, the resolved ticket waits
+    in the record, marked pending, until the next sync."""
+    try:
+        _store_resolved(service, desk, ticket_id)
+        service.ingestor.sync_pending()  # e.g. a draft captured from it: embedded, not shown
+    except BackendUnavailableError as e:
+        log.warning("desk ticket %s not written back to the index now: %s", ticket_id, e)
+
+
+def _store_resolved(service: Firstline, desk: Desk, ticket_id: int) -> None:
     t = desk.record(ticket_id)
     item = {
         "external_id": f"DESK-{t.id}",
@@ -49,8 +62,8 @@ def _write_back(service: Firstline, desk: Desk, ticket_id: int) -> None:
         "priority": t.priority,
         "caller": t.caller,
         "status": "resolved",
-        "opened_at": t.created_at.isoformat() if t.created_at else None,
-        "resolved_at": t.resolved_at.isoformat() if t.resolved_at else None,
+        "opened_at": _iso(t.created_at),
+        "resolved_at": _iso(t.resolved_at),
     }
     service.ingest_items("ticket", [{k: v for k, v in item.items() if v is not None}], "desk")
 
@@ -124,10 +137,8 @@ def resolve(
         after = desk.resolve_with_article(ticket_id, body.article_id, who.name, None)
     else:
         after = desk.resolve_with_answer(ticket_id, body.resolution or "", who.name, body.capture)
-        if after.get("draft"):
-            service.ingestor.sync_pending()  # embeds the draft (for duplicates), not searchable
-    _write_back(service, desk, ticket_id)
     audit.write(who, "desk.resolve", after["ref"], {"state": before["state"]}, after)
+    _write_back(service, desk, ticket_id)  # also embeds a captured draft (for duplicates)
     return after
 
 

@@ -6,6 +6,7 @@ merge.  Every write names the version it edits: a stale version gets 409 with th
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -28,6 +29,9 @@ from api.schemas import (
     TransitionIn,
 )
 from indexer.service import Firstline
+from models.errors import BackendUnavailableError
+
+log = logging.getLogger("firstline.api")
 
 router = APIRouter(prefix="/kb", tags=["knowledge"])
 Status = Literal["draft", "review", "published", "retired"]
@@ -35,8 +39,13 @@ Status = Literal["draft", "review", "published", "retired"]
 
 def _reindex(service: Firstline) -> None:
     """Bring the index in line with the record: a published article becomes searchable,
-    any other state leaves the index."""
-    service.ingestor.sync_pending()
+    any other state leaves the index.  Best effort: the write is already stored (and
+    audited); if the search engine is down, the article stays marked pending and the next
+    sync catches up, while search results never show an unpublished article meanwhile."""
+    try:
+        service.ingestor.sync_pending()
+    except BackendUnavailableError as e:
+        log.warning("index not updated now (%s); it catches up at the next sync", e)
 
 
 @router.get("/articles")
@@ -61,8 +70,8 @@ def create_article(
 ) -> dict[str, Any]:
     """A new draft (version 1)."""
     a = kb.create(body.title, body.body, who.name, body.category, body.tags)
-    _reindex(service)
     audit.write(who, "kb.create", a["ref"], None, a)
+    _reindex(service)
     return a
 
 
@@ -92,8 +101,8 @@ def edit_article(
     before = kb.get(article_id)
     changes = body.model_dump(exclude={"version"}, exclude_none=True)
     after = kb.update(article_id, body.version, who.name, **changes)
-    _reindex(service)
     audit.write(who, "kb.edit", after["ref"], before, after)
+    _reindex(service)
     return after
 
 
@@ -109,8 +118,8 @@ def transition(
     """Lifecycle: draft → review → published → retired (and back to draft for a revision)."""
     before = kb.get(article_id)
     after = kb.transition(article_id, body.to, body.version, who.name, body.note)
-    _reindex(service)
     audit.write(who, f"kb.{body.to}", after["ref"], {"status": before["status"]}, after)
+    _reindex(service)
     return after
 
 
@@ -142,17 +151,25 @@ def merge(
 ) -> dict[str, Any]:
     """Retire a duplicate into another article; links move, reading it redirects."""
     before = kb.get(article_id)
-    out = kb.merge(article_id, body.into, who.name)
-    _reindex(service)
+    out = kb.merge(article_id, body.into, who.name, body.version)
     audit.write(who, "kb.merge", f"article:{article_id}", before, out["merged"])
+    _reindex(service)
     return out
 
 
 @router.post("/articles/{article_id}/feedback")
 def feedback(
-    article_id: int, body: FeedbackIn, who: Agent, kb: KnowledgeService, audit: AuditLog
+    article_id: int,
+    body: FeedbackIn,
+    who: Agent,
+    kb: KnowledgeService,
+    desk: DeskService,
+    audit: AuditLog,
 ) -> dict[str, Any]:
-    """ "This article helped" / "did not help", on a suggestion or a search result."""
+    """Helped / did not help, on a suggestion or a search result (published articles)."""
+    kb.get(article_id, published_only=True)  # a draft or retired article: 404
+    if body.ticket_id is not None:
+        desk.record(body.ticket_id)  # an unknown ticket: 404
     kb.record("feedback", who.name, article_id, body.ticket_id, helpful=body.helpful)
     audit.write(
         who,
@@ -161,7 +178,11 @@ def feedback(
         None,
         {"helpful": body.helpful, "ticket_id": body.ticket_id},
     )
-    return {"article_id": article_id, "helpful": body.helpful, **kb.get(article_id)}
+    return {
+        "article_id": article_id,
+        "helpful": body.helpful,
+        **kb.get(article_id, published_only=True),
+    }
 
 
 @router.get("/duplicates")
@@ -197,8 +218,8 @@ def draft_from_gap(
     """Draft an article from a gap's tickets."""
     tickets = [desk.record(i) for i in body.ticket_ids]
     a = kb.draft_from_cluster(tickets, who.name, body.title)
-    _reindex(service)
     audit.write(who, "kb.draft_from_gap", a["ref"], None, {**a, "tickets": body.ticket_ids})
+    _reindex(service)
     return a
 
 

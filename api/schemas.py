@@ -66,6 +66,9 @@ class IngestResult(BaseModel):
     added: int
     updated: int
     unchanged: int
+    curated: int = Field(
+        default=0, description="Articles edited in firstline since their import: kept as they are."
+    )
     indexed: int
     skipped: list[RowProblem]
 
@@ -148,7 +151,12 @@ class TriageIn(_In):
 class CorrectionIn(_In):
     field: str = Field(min_length=1, max_length=40)
     value: str = Field(min_length=1, max_length=200)
-    author: str | None = Field(default=None, min_length=1, max_length=200)
+    author: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Ignored: a correction is recorded as the caller's (the API key's name).",
+    )
 
 
 # -- the desk ------------------------------------------------------------------------------
@@ -209,6 +217,9 @@ class TransitionIn(_In):
 
 class MergeIn(_In):
     into: int
+    version: int | None = Field(
+        default=None, ge=1, description="The merged article's version you saw (optimistic lock)."
+    )
 
 
 class GapDraftIn(_In):

@@ -45,6 +45,7 @@ class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    curated: int = 0  # articles edited in firstline since their import: kept as they are
     indexed: int = 0
     skipped: list[RowError] = field(default_factory=list)
     index_errors: list[IndexFailure] = field(default_factory=list)
@@ -58,6 +59,7 @@ class IngestReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "curated": self.curated,
             "indexed": self.indexed,
             "skipped": [{"row": e.row, "reason": e.reason} for e in self.skipped],
             "index_errors": [{"id": e.id, "reason": e.reason} for e in self.index_errors],
@@ -218,6 +220,12 @@ class Ingestor:
                     s.add(row)
                     report.added += 1
                     pending.append(row)
+                elif isinstance(row, Article) and row.version > 1:
+                    # Edited or moved along its lifecycle in firstline since it was imported:
+                    # the KB is now the article's home, and an import never overwrites it.
+                    report.curated += 1
+                    if row.indexed_hash != row.content_hash:
+                        pending.append(row)
                 elif row.content_hash != rec.content_hash:
                     _assign(row, rec)
                     row.embedding = None

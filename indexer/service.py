@@ -162,6 +162,8 @@ class Firstline:
             r = rows.get(h.id)
             if r is None:  # in the index but no longer in the record: never show it
                 continue
+            if isinstance(r, Article) and r.status != "published":
+                continue  # unpublished since the index last saw it: never suggest it
             item: dict[str, Any] = {
                 "id": h.id,
                 "kind": h.kind,

@@ -250,32 +250,46 @@ class Knowledge:
         note: str | None = None,
     ) -> dict[str, Any]:
         """A new draft (version 1)."""
+        with self.db.session() as s:
+            return self.create_in(s, title, body, author, category, tags, from_ticket, note)
+
+    def create_in(
+        self,
+        s: Session,
+        title: str,
+        body: str,
+        author: str,
+        category: str | None = None,
+        tags: Sequence[str] = (),
+        from_ticket: int | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """A new draft in the caller's transaction (so it is kept only if the rest is)."""
         title, body = (title or "").strip(), (body or "").strip()
         if not title:
             raise InvalidInputError("an article needs a title")
         if not body:
             raise InvalidInputError("an article needs a body")
-        with self.db.session() as s:
-            a = Article(
-                source=KB_SOURCE,
-                external_id=f"new:{utcnow().timestamp()}",
-                title=title,
-                body=body,
-                category=category,
-                tags=list(tags),
-                status="draft",
-                extra={},
-                content_hash="",
-                version=1,
-                author=author,
-                from_ticket=from_ticket,
-            )
-            s.add(a)
-            s.flush()
-            a.external_id = f"KB{a.id:07d}"
-            self._snapshot(s, a, author, note or "created")
-            s.flush()
-            return article_dict(a)
+        a = Article(
+            source=KB_SOURCE,
+            external_id=f"new:{utcnow().timestamp()}",
+            title=title,
+            body=body,
+            category=category,
+            tags=list(tags),
+            status="draft",
+            extra={},
+            content_hash="",
+            version=1,
+            author=author,
+            from_ticket=from_ticket,
+        )
+        s.add(a)
+        s.flush()
+        a.external_id = f"KB{a.id:07d}"
+        self._snapshot(s, a, author, note or "created")
+        s.flush()
+        return article_dict(a)
 
     def update(
         self, article_id: int, expected_version: int, author: str, **changes: Any
@@ -337,14 +351,18 @@ class Knowledge:
             s.flush()
             return article_dict(a)
 
-    def capture(self, ticket: DeskTicket, resolution: str, author: str) -> dict[str, Any]:
-        """A draft prefilled from a resolved ticket's problem and resolution (KCS "create")."""
+    def capture(
+        self, s: Session, ticket: DeskTicket, resolution: str, author: str
+    ) -> dict[str, Any]:
+        """A draft prefilled from a resolved ticket's problem and resolution (KCS "create"),
+        in the transaction that resolves the ticket."""
         body = (
             f"## Problem\n{ticket.description.strip() or ticket.title}\n\n"
             f"## Resolution\n{resolution.strip()}\n"
         )
         tags = [t for t in (ticket.service, ticket.type) if t]
-        return self.create(
+        return self.create_in(
+            s,
             ticket.title or ticket.description[:80],
             body,
             author,
@@ -373,15 +391,24 @@ class Knowledge:
             note=f"drafted from a knowledge gap of {len(tickets)} tickets",
         )
 
-    def merge(self, article_id: int, into: int, author: str) -> dict[str, Any]:
+    def merge(
+        self, article_id: int, into: int, author: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Retire a duplicate in favour of another article: its links (tickets resolved with
         it, feedback, views) move over, and reading it redirects."""
         if article_id == into:
             raise InvalidInputError("an article cannot be merged into itself")
         with self.db.session() as s:
             a, b = self._get(s, article_id, lock=True), self._get(s, into, lock=True)
-            if b.status == "retired":
-                raise ConflictError(f"article {into} is retired; merge into a live article")
+            if expected_version is not None:
+                self._check_version(a, expected_version)
+            if b.status != "published":
+                raise ConflictError(
+                    f"article {into} is {b.status}; merge into a published article, so agents "
+                    "still find the answer"
+                )
+            if a.status == "retired":
+                raise ConflictError(f"article {article_id} is already retired")
             self._ensure_history(s, a)
             moved_tickets = 0
             for t in s.scalars(select(DeskTicket).where(DeskTicket.article_id == a.id)):

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from models.errors import BackendUnavailableError, ConflictError
 
@@ -82,6 +83,9 @@ class Database:
         except OperationalError as e:
             session.rollback()
             raise BackendUnavailableError(f"database error: {_short(e)}") from e
+        except StaleDataError as e:  # the row changed since it was read
+            session.rollback()
+            raise ConflictError("changed by someone else meanwhile; reload and try again") from e
         except IntegrityError as e:  # a concurrent writer got there first
             session.rollback()
             raise ConflictError(f"changed by someone else meanwhile ({_short(e)})") from e

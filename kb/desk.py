@@ -196,13 +196,20 @@ class Desk:
                     f"unknown state {sorted(bad)[0]!r}; one of: {', '.join(STATES)}"
                 )
         with self.db.session() as s:
-            q = select(DeskTicket).order_by(DeskTicket.id.desc()).limit(limit)
+            q = select(DeskTicket).order_by(DeskTicket.id.desc())
             if states:
                 q = q.where(DeskTicket.state.in_(list(states)))
-            out = [ticket_dict(t) for t in s.scalars(q)]
-        if breached is not None:
-            out = [t for t in out if t["sla"]["breached"] == breached]
-        return out
+            if breached is None:
+                return [ticket_dict(t) for t in s.scalars(q.limit(limit))]
+            # SLA standing depends on the clock: filter every candidate, then cut.
+            out = []
+            for t in s.scalars(q):
+                d = ticket_dict(t)
+                if d["sla"]["breached"] == breached:
+                    out.append(d)
+                    if len(out) == limit:
+                        break
+            return out
 
     # -- the agent's actions -------------------------------------------------------------
     def _move(self, t: DeskTicket, to: str, allowed_from: Sequence[str]) -> None:
@@ -253,16 +260,15 @@ class Desk:
     def resolve_with_answer(
         self, ticket_id: int, resolution: str, actor: str, capture: bool = True
     ) -> dict[str, Any]:
-        """KCS create: a new answer, captured as a draft article linked to the ticket."""
+        """KCS create: a new answer, captured as a draft article linked to the ticket (in the
+        same transaction: a resolve that loses a race leaves no orphan draft)."""
         resolution = (resolution or "").strip()
         if not resolution:
             raise InvalidInputError("say how it was resolved")
         with self.db.session() as s:
-            t = self._get(s, ticket_id)
-            self._check_can_resolve(t)
-        draft = self.knowledge.capture(t, resolution, actor) if capture else None
-        with self.db.session() as s:
             t = self._get(s, ticket_id, lock=True)
+            self._check_can_resolve(t)
+            draft = self.knowledge.capture(s, t, resolution, actor) if capture else None
             line = self._resolve(s, t, actor)
             t.resolution = resolution
             if draft is not None:
@@ -338,12 +344,13 @@ class Desk:
 
     def set_fields(self, ticket_id: int, values: dict[str, Any], actor: str) -> dict[str, Any]:
         """Apply corrected triage fields (and the priority they imply) to the ticket."""
+        unknown = [f for f in values if f not in FIELDS]
+        if unknown:
+            raise InvalidInputError(f"unknown field {unknown[0]!r}; one of: {', '.join(FIELDS)}")
         with self.db.session() as s:
             t = self._get(s, ticket_id, lock=True)
             before = {f: getattr(t, f) for f in values}
             for f, v in values.items():
-                if f not in FIELDS:
-                    raise InvalidInputError(f"unknown field {f!r}; one of: {', '.join(FIELDS)}")
                 setattr(t, f, v)
             s.add(
                 Event(

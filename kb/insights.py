@@ -260,8 +260,22 @@ class Insights:
     def dashboard(self, days: int = 30) -> dict[str, Any]:
         since = utcnow() - timedelta(days=days)
         with self.db.session() as s:
+            # One window for every figure: the tickets opened in it, and what happened to
+            # them (whenever it happened); feedback counts by when it was given.
             tickets = list(s.scalars(select(DeskTicket).where(DeskTicket.created_at >= since)))
-            events = list(s.scalars(select(Event).where(Event.created_at >= since)))
+            events = list(
+                s.scalars(
+                    select(Event).where(
+                        Event.ticket_id.in_([t.id for t in tickets] or [-1]),
+                        Event.kind.in_(["reuse", "create"]),
+                    )
+                )
+            )
+            events += list(
+                s.scalars(
+                    select(Event).where(Event.kind == "feedback", Event.created_at >= since)
+                )
+            )
             requests = list(
                 s.scalars(select(TriageRequest).where(TriageRequest.created_at >= since))
             )
@@ -293,10 +307,13 @@ class Insights:
 
 def kcs_figures(tickets: Sequence[DeskTicket], events: Sequence[Event]) -> dict[str, Any]:
     """Deflection: share of first-line decisions that were resolved with an article the desk
-    suggested.  KCS reuse/create: resolutions that reused an article vs. captured a new one."""
+    suggested.  KCS reuse/create: resolutions that reused an article vs. captured a new one.
+    ``tickets``: those opened in the window; ``events``: their reuse/create events and the
+    window's feedback."""
     decided = [t for t in tickets if t.outcome in ("reuse", "create", "escalated")]
+    decided_ids = {t.id for t in decided}
     first_line = [e for e in events if (e.data or {}).get("line", "first") == "first"]
-    reused = [e for e in first_line if e.kind == "reuse"]
+    reused = [e for e in first_line if e.kind == "reuse" and e.ticket_id in decided_ids]
     deflected = {e.ticket_id for e in reused if (e.data or {}).get("suggested")}
     reuse = sum(e.kind == "reuse" for e in events)
     create = sum(e.kind == "create" for e in events)

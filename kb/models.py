@@ -190,6 +190,11 @@ class DeskTicket(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     article_id: Mapped[int | None] = mapped_column(Integer, index=True)  # linked article
     escalated_to: Mapped[str | None] = mapped_column(String(200))
+    # Optimistic concurrency: an UPDATE from a stale read matches no row and is refused, so
+    # two agents moving one ticket at once cannot overwrite each other (on SQLite too).
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}
 
 
 class Event(Base):

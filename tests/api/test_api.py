@@ -93,6 +93,7 @@ def test_post_tickets_then_get_them(client: TestClient) -> None:
         "added": 3,
         "updated": 0,
         "unchanged": 0,
+        "curated": 0,
         "indexed": 3,
         "skipped": [],
     }

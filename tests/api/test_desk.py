@@ -337,3 +337,85 @@ def test_gap_draft_and_problems_endpoints(client: TestClient, agent: dict, edito
     r = client.post("/kb/gaps/draft", json={"ticket_ids": cluster["ticket_ids"]}, headers=editor)
     assert r.status_code == 200 and r.json()["status"] == "draft"
     assert client.get("/kb/problems", headers=agent).status_code == 200
+
+
+def test_agents_never_read_drafts_or_give_feedback_on_them(
+    client: TestClient, agent: dict, editor: dict
+) -> None:
+    d = client.post(
+        "/kb/articles", json={"title": "Secret draft", "body": "Not yet."}, headers=editor
+    ).json()
+    assert client.get(f"/articles/{d['ref']}", headers=agent).status_code == 404
+    assert client.get(f"/articles/{d['ref']}", headers=editor).json()["status"] == "draft"
+    r = client.post(f"/kb/articles/{d['id']}/feedback", json={"helpful": True}, headers=agent)
+    assert r.status_code == 404
+    listed = client.get("/kb/articles", headers=agent).json()["articles"]
+    assert d["id"] not in [a["id"] for a in listed]
+    published = listed[0]["id"]
+    r = client.post(
+        f"/kb/articles/{published}/feedback", json={"helpful": True, "ticket_id": 99999},
+        headers=agent,
+    )  # fmt: skip
+    assert r.status_code == 404 and "desk ticket 99999" in r.json()["error"]["message"]
+
+
+def test_merge_only_into_a_published_article(client: TestClient, editor: dict) -> None:
+    pub = client.get("/kb/articles", params={"status": "published"}, headers=editor).json()
+    draft = client.post("/kb/articles", json={"title": "t", "body": "b"}, headers=editor).json()
+    r = client.post(
+        f"/kb/articles/{pub['articles'][0]['id']}/merge", json={"into": draft["id"]},
+        headers=editor,
+    )  # fmt: skip
+    assert r.status_code == 409 and "published" in r.json()["error"]["message"]
+
+
+def test_reimport_never_overwrites_a_curated_article(client: TestClient, editor: dict) -> None:
+    item = {
+        "id": "IMP-1",
+        "title": "Printer toner",
+        "body": "Imported body.",
+        "status": "published",
+    }
+    assert client.post("/articles", json={"source": "wiki", "items": [item]}).json()["added"] == 1
+    ref = client.get("/articles/IMP-1", params={"source": "wiki"}).json()["id"]
+    aid = int(ref.split(":")[1])
+    r = client.put(f"/kb/articles/{aid}", json={"version": 1, "body": "Curated."}, headers=editor)
+    assert r.status_code == 200
+    r = client.post(
+        f"/kb/articles/{aid}/status", json={"to": "retired", "version": 2}, headers=editor
+    )
+    assert r.status_code == 200
+    r = client.post("/articles", json={"source": "wiki", "items": [item]}).json()
+    assert (r["curated"], r["updated"]) == (1, 0)
+    a = client.get(f"/kb/articles/{aid}", headers=editor).json()
+    assert (a["status"], a["body"], a["version"]) == ("retired", "Curated.", 3)
+
+
+def test_searches_feed_gaps_only_when_articles_were_asked_for(
+    client: TestClient, agent: dict, editor: dict
+) -> None:
+    q = "quantum flux capacitor recalibration"
+    client.get("/search", params={"q": q, "kind": "ticket"}, headers=agent)
+    assert q not in [x["query"] for x in client.get("/kb/gaps", headers=editor).json()["searches"]]
+    client.get("/search", params={"q": q, "kind": "article", "mode": "dense"}, headers=agent)
+    client.post("/search", json={"query": q, "kinds": ["article"]}, headers=agent)
+    weak = {
+        x["query"]: x["count"] for x in client.get("/kb/gaps", headers=editor).json()["searches"]
+    }
+    assert weak.get(q) == 2
+
+
+def test_a_kb_write_stands_and_is_audited_when_the_index_is_down(
+    client: TestClient, editor: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexer.ingest import Ingestor
+    from models.errors import BackendUnavailableError
+
+    def down(self, progress=None):  # noqa: ANN001, ANN202
+        raise BackendUnavailableError("search engine unreachable")
+
+    monkeypatch.setattr(Ingestor, "sync_pending", down)
+    r = client.post("/kb/articles", json={"title": "While down", "body": "b"}, headers=editor)
+    assert r.status_code == 200
+    entries = client.get("/admin/audit", params={"action": "kb.create"}).json()["entries"]
+    assert entries[0]["target"] == r.json()["ref"]

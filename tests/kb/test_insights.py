@@ -14,7 +14,7 @@ from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import Correction, DeskTicket, SearchLog, TriageRequest, utcnow
 from kb.settings import KbSettings
-from models.errors import ConflictError
+from models.errors import ConflictError, InvalidInputError
 
 DIM = 8
 
@@ -202,3 +202,49 @@ def test_problem_candidates_are_bursts_of_similar_incidents(env) -> None:  # noq
     assert next(p for p in found if p["service"] == "Webshop")["size"] == 5
     assert insights.problems(min_incidents=4, window_minutes=60)  # the Teams burst now counts
     assert len(insights.problems(min_incidents=4)) == 3
+
+
+def test_one_window_for_deflection(env) -> None:  # noqa: ANN001
+    """A ticket opened before the window but resolved in it counts nowhere: the rate is over
+    tickets opened in the window, and never above 1."""
+    kb, desk, insights = env
+    a = published(kb, "VPN")
+    old = desk.open({"title": "old vpn"}, card((a, 0.9)), "m")["id"]
+    with desk.db.session() as s:
+        s.get(DeskTicket, old).created_at = utcnow() - timedelta(days=40)
+    new = desk.open({"title": "new"}, card(), "m")["id"]
+    desk.escalate(new, "m")
+    desk.resolve_with_article(old, a, "m")  # today, but the ticket is from 40 days ago
+    d = insights.dashboard(days=30)
+    assert (d["decided"], d["deflected"], d["deflection_rate"]) == (1, 0, 0.0)
+    assert (d["reuse"], d["create"]) == (0, 0)
+    assert insights.dashboard(days=60)["deflection_rate"] == 0.5
+
+
+def test_a_stale_move_of_a_desk_ticket_is_a_conflict_on_sqlite(env) -> None:  # noqa: ANN001
+    """Agent B read the ticket, agent A resolved it meanwhile: B's write is refused."""
+    kb, desk, _ = env
+    a = published(kb, "VPN")
+    tid = desk.open({"title": "vpn"}, card((a, 0.9)), "m")["id"]
+    with pytest.raises(ConflictError, match="someone else"):
+        with desk.db.session() as s:
+            stale = s.get(DeskTicket, tid)  # B reads ...
+            desk.resolve_with_article(tid, a, "agent-a")  # ... A commits ...
+            stale.state = "escalated"  # ... B writes what it read
+    t = desk.get(tid)
+    assert (t["state"], t["outcome"]) == ("resolved", "reuse")
+
+
+def test_breached_filter_looks_past_the_newest_tickets(env) -> None:  # noqa: ANN001
+    _, desk, _ = env
+    sla = {"respond_minutes": 1, "resolve_minutes": 2}
+    late = desk.open({"title": "late"}, {"fields": {}, "sla": sla}, "m")["id"]
+    with desk.db.session() as s:
+        t = s.get(DeskTicket, late)
+        t.respond_by -= timedelta(hours=1)
+        t.resolve_by -= timedelta(hours=1)
+    for i in range(3):
+        desk.open({"title": f"fresh {i}"}, {"fields": {}}, "m")
+    assert [t["id"] for t in desk.list(limit=2, breached=True)] == [late]
+    with pytest.raises(InvalidInputError, match="unknown field"):
+        desk.set_fields(late, {"colour": "red"}, "m")

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("resolution", sa.Text(), nullable=True),
         sa.Column("article_id", sa.Integer(), nullable=True),
         sa.Column("escalated_to", sa.String(length=200), nullable=True),
+        sa.Column("row_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_desk_tickets_state", "desk_tickets", ["state"])
