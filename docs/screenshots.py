@@ -4,8 +4,8 @@
 
 Starts the same stack as the browser tests (tests/browser/stack.py: the demo data with the
 real sentence encoder, or the tests' hashing encoder with ``--hashing``; triage trained; the API
-and the console on free local ports, in a temporary folder), does a few desk actions through
-the API so the dashboard and the editor's queue have something to show, then drives Debian's
+and the console on free local ports, in a temporary folder), replays the demo's desk morning
+through the API so the dashboard and the editor's queue have something to show, then drives Debian's
 chromium (/usr/bin/chromium, headless; no browser is downloaded) through the console and saves
 one PNG per page.
 """
@@ -29,59 +29,15 @@ VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 60_000
 
 
-def article_id(hit: dict) -> int:
-    kind, _, number = hit["id"].partition(":")
-    assert kind == "article", hit["id"]
-    return int(number)
-
-
 def seed(stack: Stack) -> None:
-    """A morning at the desk, through the API: a reuse, a new answer captured as a draft, an
-    escalation, helpful feedback and a ticket left open."""
-    vpn = stack.post(
-        "/desk/tickets",
-        {
-            "title": "VPN keeps disconnecting",
-            "description": "GlobalProtect drops every 10 minutes when working from home.",
-            "caller": "Jan de Vries",
-            "channel": "phone",
-        },
-    )
-    hit = vpn["triage"]["suggested_articles"][0]
-    stack.post(f"/desk/tickets/{vpn['ticket']['id']}/resolve", {"article_id": article_id(hit)})
-    stack.post(f"/kb/articles/{article_id(hit)}/feedback", {"helpful": True})
+    """The demo's scripted morning at the desk (``demo/desk_morning.jsonl``, replayed through
+    the API as ``firstline demo`` does: reuses, new answers captured as drafts, escalations,
+    feedback, a burst of SAP incidents), then one ticket left open."""
+    from rich.console import Console
 
-    label = stack.post(
-        "/desk/tickets",
-        {
-            "title": "Label printer in the warehouse prints blank labels",
-            "description": "The Zebra printer at dock 4 feeds labels but nothing is printed.",
-            "channel": "walk-in",
-        },
-    )
-    stack.post(
-        f"/desk/tickets/{label['ticket']['id']}/resolve",
-        {
-            "resolution": "The thermal ribbon was inserted inside out. Reloaded the ribbon with "
-            "the ink side facing the labels and ran a calibration (hold FEED for 2 s).",
-            "capture": True,
-        },
-    )
+    from api.demo import replay_morning
 
-    outage = stack.post(
-        "/desk/tickets",
-        {
-            "title": "Network down on floor 3",
-            "description": "Nobody on the whole floor can connect; 25 people cannot work.",
-            "users_affected": 25,
-            "channel": "phone",
-        },
-    )
-    stack.post(
-        f"/desk/tickets/{outage['ticket']['id']}/escalate",
-        {"group": "Network", "note": "Whole floor, wired and Wi-Fi."},
-    )
-
+    replay_morning(stack.api_url, stack.agent_key, Console(stderr=True))
     stack.post(
         "/desk/tickets",
         {
