@@ -1,9 +1,12 @@
-"""The triage text classifier: TF-IDF word and character n-grams with a calibrated linear model,
-blended with similarity-weighted votes of the nearest training tickets in embedding space.
+"""The triage text classifier: TF-IDF word and character n-grams into a linear SVM, blended
+log-linearly with similarity-weighted votes of the nearest training tickets in embedding space,
+calibrated on out-of-fold predictions.
 
 A scikit-learn estimator: ``fit`` returns self, learned attributes end in ``_``, nothing happens
 in ``__init__``.  Inputs are texts plus, optionally, their sentence embeddings (the encoder stays
-in ``models/``; the caller passes vectors).
+in ``models/``; the caller passes vectors).  Several models (one per triage target) can share
+one fitted :class:`~triage.features.TextFeatures` and one pool of training embeddings, so that a
+request is featurised and its neighbours searched once for all targets (``X=`` and ``sims=``).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
+from scipy import optimize, sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
+from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+
+from triage.features import TextFeatures
+
+# Additive log-probability of a class the nearest tickets do not vote for at all.
+KNN_FLOOR = 1e-3
 
 
 class TriageClassifier(ClassifierMixin, BaseEstimator):
@@ -26,9 +33,13 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         calibration: str = "temperature",
         cv: int = 3,
-        knn_k: int = 15,
+        knn_k: int = 20,
         knn_weight: float = 0.3,
         temperature: float = 1.0,
+        folds: int | None = None,
+        prior_correction: bool = True,
+        knn_kernel: str = "exp",
+        embedding_C: float | None = 10.0,
     ) -> None:
         self.C = C
         self.class_weight = class_weight
@@ -37,55 +48,50 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.knn_k = knn_k
         self.knn_weight = knn_weight
         self.temperature = temperature
-
-    def _vectorizer(self, n: int) -> FeatureUnion:
-        min_df = 2 if n >= 500 else 1
-        return FeatureUnion(
-            [
-                (
-                    "word",
-                    TfidfVectorizer(
-                        ngram_range=(1, 2),
-                        sublinear_tf=True,
-                        min_df=min_df,
-                        max_features=300_000,
-                        token_pattern=r"(?u)\b\w+\b",
-                    ),
-                ),
-                (
-                    "char",
-                    TfidfVectorizer(
-                        analyzer="char_wb",
-                        ngram_range=(2, 5),
-                        sublinear_tf=True,
-                        min_df=min_df,
-                        max_features=300_000,
-                    ),
-                ),
-            ]
-        )
+        self.folds = folds
+        self.prior_correction = prior_correction
+        self.knn_kernel = knn_kernel
+        self.embedding_C = embedding_C
 
     def fit(
-        self, texts: Sequence[str], y: Sequence[str], embeddings: np.ndarray | None = None
+        self,
+        texts: Sequence[str],
+        y: Sequence[str],
+        embeddings: np.ndarray | None = None,
+        features: TextFeatures | None = None,
+        pool: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> TriageClassifier:
+        """``features``: an already fitted featuriser to share (else one is fitted on
+        ``texts``); ``pool``: ``(matrix, rows)``, a float32 embedding matrix shared with other
+        models and the row of each training example in it (else ``embeddings`` is the pool)."""
+        texts = list(texts)
         y = np.asarray([str(v) for v in y])
         self.classes_ = np.unique(y)
-        self.vectorizer_ = self._vectorizer(len(texts))
-        X = self.vectorizer_.fit_transform(texts)
+        self.vectorizer_ = features if features is not None else TextFeatures().fit(texts)
+        self.feature_names_ = self.vectorizer_.names
+        X = self.vectorizer_.transform(texts)
+        labels = np.searchsorted(self.classes_, y)
         self.temperature_ = self.temperature
         self.knn_weight_ = self.knn_weight if embeddings is not None else 0.0
+        self.bias_ = np.zeros(len(self.classes_))
+        self.embedding_weight_ = 0.0
+        self.embedding_model_ = None
         self.train_embeddings_ = None
         if embeddings is not None and self.knn_weight > 0:
-            self.train_embeddings_ = np.asarray(embeddings, dtype=np.float16)
-            self.train_labels_ = np.searchsorted(self.classes_, y)
+            if pool is None:
+                matrix, rows = np.asarray(embeddings, dtype=np.float32), np.arange(len(y))
+            else:
+                matrix, rows = pool
+            self.train_embeddings_ = matrix
+            self.train_labels_ = np.full(len(matrix), -1, dtype=np.int32)
+            self.train_labels_[rows] = labels
         if len(self.classes_) == 1:
             self.linear_ = None
             return self
         if self.calibration == "temperature":
-            self._fit_temperature(X, y, embeddings)
+            self._fit_blend(X, y, embeddings)
         else:
             self._fit_cv_calibrated(X, y)
-        self.feature_names_ = self.vectorizer_.get_feature_names_out()
         return self
 
     def _svc(self) -> LinearSVC:
@@ -111,115 +117,196 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         if self.coef_.shape[0] == 1:  # binary: one row for the positive class
             self.coef_ = np.vstack([-self.coef_[0], self.coef_[0]])
 
-    def _fit_temperature(
-        self, X: sparse.spmatrix, y: np.ndarray, embeddings: np.ndarray | None
-    ) -> None:
-        """Fit the SVM on 85 %, choose the softmax temperature (and the weight of the
-        neighbour votes) that minimise log-loss on the other 15 %, then refit on everything."""
-        n = len(y)
+    def _n_folds(self, n: int) -> int:
+        if self.folds is not None:
+            return self.folds
+        return 10 if n < 2000 else (5 if n < 10000 else 3)
+
+    def _folds(self, y: np.ndarray, n_folds: int) -> np.ndarray:
+        """A fold number per row, stratified by label, deterministic."""
         rng = np.random.default_rng(0)
-        held = rng.random(n) < 0.15
-        seen = np.isin(y[held], np.unique(y[~held]))
-        if n >= 40 and seen.sum() >= 10 and len(np.unique(y[~held])) > 1:
-            svc = self._svc().fit(X[~held], y[~held])
-            # scores over every class: a class absent from the 85 % part gets no mass
-            part = self._scores(svc, X[held][seen])
-            scores = np.full((len(part), len(self.classes_)), -1e9)
-            scores[:, np.searchsorted(self.classes_, svc.classes_)] = part
-            target = np.searchsorted(self.classes_, y[held][seen])
-            knn = None
-            if self.train_embeddings_ is not None and embeddings is not None:
-                emb = np.asarray(embeddings, dtype=np.float32)
-                knn = self._knn_from(
-                    emb[~held], np.searchsorted(self.classes_, y[~held]), emb[held][seen]
+        fold = np.empty(len(y), dtype=int)
+        start = 0
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            rng.shuffle(idx)
+            fold[idx] = (start + np.arange(len(idx))) % n_folds
+            start += len(idx)  # spreads the small classes' rows over different folds
+        return fold
+
+    def _embedding_lr(self, emb: np.ndarray, y: np.ndarray) -> LogisticRegression:
+        return LogisticRegression(C=self.embedding_C, max_iter=300).fit(emb, y)
+
+    def _fit_blend(self, X: sparse.spmatrix, y: np.ndarray, embeddings: np.ndarray | None) -> None:
+        """Out-of-fold calibration.  Every training row is scored by an SVM (and neighbour
+        votes, and a logistic regression on the embeddings if configured) that did not see
+        it; on those predictions the blend
+
+            log p(c) = a · svm_score(c) + w · log p_knn(c) [+ v · log p_emb(c)] + b_c + const
+
+        is fitted by log-loss: a (= 1 / temperature), the weights w (and v) and a per-class
+        offset b that corrects the class-balanced SVM towards the real class frequencies
+        (L2-penalised, so a rare class keeps b ≈ 0).  Then the models are refit on every row."""
+        n = len(y)
+        labels = np.searchsorted(self.classes_, y)
+        emb = np.asarray(embeddings, dtype=np.float32) if embeddings is not None else None
+        use_knn = self.train_embeddings_ is not None and emb is not None
+        use_lr = emb is not None and self.embedding_C is not None
+        n_folds = self._n_folds(n)
+        if n >= 40 and n_folds >= 2:
+            fold = self._folds(y, n_folds)
+            k = len(self.classes_)
+            scores = np.zeros((n, k))
+            present = np.zeros((n, k), dtype=bool)
+            log_knn = np.zeros((n, k))
+            log_lr = np.zeros((n, k))
+            for f in range(n_folds):
+                test, train = fold == f, fold != f
+                if not test.any() or len(np.unique(y[train])) < 2:
+                    continue
+                svc = self._svc().fit(X[train], y[train])
+                cols = np.searchsorted(self.classes_, svc.classes_)
+                scores[np.ix_(test, cols)] = self._scores(svc, X[test])
+                present[np.ix_(test, cols)] = True
+                if use_knn:
+                    log_knn[test] = np.log(
+                        self._knn_from(emb[train], labels[train], emb[test]) + KNN_FLOOR
+                    )
+                if use_lr:
+                    lr = self._embedding_lr(emb[train], y[train])
+                    log_lr[np.ix_(test, cols)] = _log_proba(lr, emb[test])
+            # rows whose class no fold model knew (a label seen once) say nothing about
+            # calibration
+            usable = present[np.arange(n), labels]
+            if usable.sum() >= 10:
+                comps = [scores[usable]]
+                if use_knn:
+                    comps.append(log_knn[usable])
+                if use_lr:
+                    comps.append(log_lr[usable])
+                coef, b = _fit_log_linear(
+                    comps, present[usable], labels[usable], k, fit_bias=self.prior_correction
                 )
-            # log-linear blend, softmax(scores / T + w · log p_knn): T and w by held-out log-loss
-            weights = [0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0] if knn is not None else [0.0]
-            log_knn = np.log(knn + 1e-3) if knn is not None else 0.0
-            best = (np.inf, 1.0, 0.0)
-            rows = np.arange(len(target))
-            for t in np.geomspace(0.01, 3.0, 48):
-                for w in weights:
-                    p = _softmax(scores / t + w * log_knn)
-                    nll = -np.mean(np.log(np.clip(p[rows, target], 1e-12, 1)))
-                    if nll < best[0]:
-                        best = (nll, float(t), w)
-            _, self.temperature_, self.knn_weight_ = best
-        else:  # too little data to hold any out: the configured temperature and weight
-            self.temperature_, self.knn_weight_ = self.temperature, self.knn_weight_
+                self.temperature_ = 1.0 / coef[0]
+                self.knn_weight_ = coef[1] if use_knn else 0.0
+                self.embedding_weight_ = coef[-1] if use_lr else 0.0
+                self.bias_ = b
+        if use_lr and self.embedding_weight_ > 0:
+            self.embedding_model_ = self._embedding_lr(emb, y)
         self.linear_ = self._svc().fit(X, y)
         self.coef_ = self.linear_.coef_
         if self.coef_.shape[0] == 1:
             self.coef_ = np.vstack([-self.coef_[0], self.coef_[0]])
 
     def _scores(self, svc: LinearSVC, X: sparse.spmatrix) -> np.ndarray:
-        s = svc.decision_function(X)
-        return np.column_stack([-s / 2, s / 2]) if s.ndim == 1 else s
+        # LinearSVC.decision_function without its per-call input validation (which costs
+        # more than the product itself for one request)
+        s = np.asarray(X @ svc.coef_.T) + svc.intercept_
+        if s.shape[1] == 1:  # binary: one column, for the second class
+            return np.column_stack([-s[:, 0] / 2, s[:, 0] / 2])
+        return s
 
-    def _linear_proba(
-        self, texts: Sequence[str], embeddings: np.ndarray | None = None
-    ) -> np.ndarray:
-        if self.linear_ is None:
-            return np.ones((len(texts), 1))
-        X = self.vectorizer_.transform(texts)
-        if not isinstance(self.linear_, LinearSVC):
-            return self.linear_.predict_proba(X)
-        z = self._scores(self.linear_, X) / self.temperature_
-        if embeddings is not None and self.train_embeddings_ is not None and self.knn_weight_:
-            z = z + self.knn_weight_ * np.log(self._knn_proba(embeddings) + 1e-3)
-        return _softmax(z)
+    # -- prediction ----------------------------------------------------------------------
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        return self.vectorizer_.transform(texts)
 
-    def neighbours(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and cosine similarities of each row's nearest training tickets."""
-        sims = np.asarray(embeddings, dtype=np.float32) @ self.train_embeddings_.T.astype(
-            np.float32
-        )
-        k = min(self.knn_k, sims.shape[1])
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cosine similarities of each row to the pool of training embeddings (shared by the
+        models fitted on one pool: compute once, pass as ``sims=``)."""
+        return np.asarray(embeddings, dtype=np.float32) @ self._pool().T
+
+    def _pool(self) -> np.ndarray:
+        pool = self.train_embeddings_
+        if pool.dtype != np.float32:  # models saved by earlier versions kept float16
+            pool = pool.astype(np.float32)
+        return pool
+
+    def neighbours(
+        self, embeddings: np.ndarray | None = None, sims: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and cosine similarities of each row's nearest (labelled) training
+        tickets, most similar first."""
+        if sims is None:
+            sims = self.similarities(embeddings)
+        known = self.train_labels_ >= 0
+        if not known.all():
+            sims = np.where(known, sims, -np.inf)
+        k = min(self.knn_k, int(known.sum()))
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, idx, axis=1)
         order = np.argsort(-top, axis=1)
         return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+    def _votes(self, labels: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Similarity-weighted votes of the neighbours ``labels`` with similarities ``top``."""
+        out = np.zeros((len(labels), len(self.classes_)))
+        if getattr(self, "knn_kernel", "power") == "exp":
+            w = np.exp((top - top.max(axis=1, keepdims=True)) / 0.05)
+        else:
+            w = np.clip(top, 0, None) ** 4 + 1e-9
+        for r in range(len(labels)):
+            np.add.at(out[r], labels[r], w[r])
+        return out / out.sum(axis=1, keepdims=True)
 
     def _knn_from(self, train: np.ndarray, labels: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Similarity-weighted votes of the nearest ``train`` rows for each ``query`` row."""
         sims = query @ train.T
         k = min(self.knn_k, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(sims, idx, axis=1)
-        out = np.zeros((len(query), len(self.classes_)))
-        w = np.clip(top, 0, None) ** 4 + 1e-9
-        for r in range(len(idx)):
-            np.add.at(out[r], labels[idx[r]], w[r])
-        return out / out.sum(axis=1, keepdims=True)
+        return self._votes(labels[idx], np.take_along_axis(sims, idx, axis=1))
 
-    def _knn_proba(self, embeddings: np.ndarray) -> np.ndarray:
-        return self._knn_from(
-            self.train_embeddings_.astype(np.float32),
-            self.train_labels_,
-            np.asarray(embeddings, dtype=np.float32),
-        )
+    def _knn_proba(
+        self, embeddings: np.ndarray | None, neighbours: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        idx, top = neighbours if neighbours is not None else self.neighbours(embeddings)
+        return self._votes(self.train_labels_[idx], top)
 
     def predict_proba(
-        self, texts: Sequence[str], embeddings: np.ndarray | None = None
+        self,
+        texts: Sequence[str],
+        embeddings: np.ndarray | None = None,
+        X: sparse.spmatrix | None = None,
+        neighbours: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
-        if isinstance(self.linear_, LinearSVC):
-            return self._linear_proba(texts, embeddings)
-        p = self._linear_proba(texts)
-        if embeddings is not None and self.train_embeddings_ is not None and self.knn_weight_:
-            p = (1 - self.knn_weight_) * p + self.knn_weight_ * self._knn_proba(embeddings)
-        return p
+        """``X``: the texts' features if already computed; ``neighbours``: the result of
+        :meth:`neighbours` for ``embeddings`` if already computed."""
+        if self.linear_ is None:
+            return np.ones((len(texts), 1))
+        if X is None:
+            X = self.transform(texts)
+        blend = (
+            (embeddings is not None or neighbours is not None)
+            and self.train_embeddings_ is not None
+            and self.knn_weight_
+        )
+        if not isinstance(self.linear_, LinearSVC):
+            p = self.linear_.predict_proba(X)
+            if blend:
+                p = (1 - self.knn_weight_) * p + self.knn_weight_ * self._knn_proba(
+                    embeddings, neighbours
+                )
+            return p
+        z = self._scores(self.linear_, X) / self.temperature_ + getattr(self, "bias_", 0.0)
+        if blend:
+            z = z + self.knn_weight_ * np.log(self._knn_proba(embeddings, neighbours) + KNN_FLOOR)
+        if embeddings is not None and getattr(self, "embedding_model_", None) is not None:
+            z = z + self.embedding_weight_ * _log_proba(self.embedding_model_, embeddings)
+        return _softmax(z)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(texts, embeddings), axis=1)]
 
-    def explain(self, text: str, label: str, top: int = 8) -> list[dict[str, float | str]]:
-        """The n-grams of this text that pushed it towards ``label`` (weight × tf-idf value)."""
+    def explain(
+        self, text: str, label: str, top: int = 8, X: sparse.spmatrix | None = None
+    ) -> list[dict[str, float | str]]:
+        """The n-grams of this text that pushed it towards ``label`` (weight × tf-idf value);
+        ``X``: the text's features if already computed."""
         if self.linear_ is None or label not in self.classes_:
             return []
-        row = self.vectorizer_.transform([text])
+        row = sparse.csr_matrix(X if X is not None else self.transform([text]))
         c = int(np.searchsorted(self.classes_, label))
-        contrib = row.multiply(self.coef_[c]).tocsr()
-        items = sorted(zip(contrib.indices, contrib.data, strict=True), key=lambda t: -t[1])
+        contrib = row.data[row.indptr[0] : row.indptr[1]] * self.coef_[c, row.indices]
+        items = sorted(zip(row.indices, contrib, strict=True), key=lambda t: -t[1])
         out: list[dict[str, float | str]] = []
         seen: set[str] = set()
         for i, v in items:
@@ -232,6 +319,51 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
             seen.add(key)
             out.append({"term": key, "weight": round(float(v), 4)})
         return out
+
+
+def _fit_log_linear(
+    components: list[np.ndarray],
+    present: np.ndarray,
+    target: np.ndarray,
+    k: int,
+    fit_bias: bool,
+    bias_l2: float = 1.0,
+) -> tuple[list[float], np.ndarray]:
+    """Minimise the log-loss of softmax(Σ_i c_i · components[i] + b) over c_0 > 0 (the SVM
+    scores' inverse temperature), c_i ≥ 0 (the other components' weights) and, if
+    ``fit_bias``, b with an L2 penalty: a convex problem.  Classes not ``present`` in the model
+    that scored a row get no mass in that row."""
+    n = len(target)
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), target] = 1.0
+    mask = np.where(present, 0.0, -np.inf)
+    m = len(components)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        c, b = theta[:m], theta[m:]
+        z = sum(ci * comp for ci, comp in zip(c, components, strict=True)) + b + mask
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        d = np.where(present, np.exp(logp) - onehot, 0.0)
+        nll = -np.sum(logp[np.arange(n), target])
+        grad = np.concatenate(
+            [[np.sum(d * comp) for comp in components], d.sum(axis=0) + bias_l2 * b]
+        )
+        return float(nll + 0.5 * bias_l2 * np.dot(b, b)), grad
+
+    theta0 = np.concatenate([[1.0], [0.3] * (m - 1), np.zeros(k)])
+    bounds = [(1e-3, 100.0)] + [(0.0, 5.0)] * (m - 1) + [(None, None) if fit_bias else (0, 0)] * k
+    res = optimize.minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
+    return [float(v) for v in res.x[:m]], np.asarray(res.x[m:], dtype=float)
+
+
+def _log_proba(lr: LogisticRegression, X: np.ndarray) -> np.ndarray:
+    """LogisticRegression.predict_log_proba (multinomial) without the input validation."""
+    z = np.asarray(X, dtype=np.float64) @ lr.coef_.T + lr.intercept_
+    if z.shape[1] == 1:  # binary: one column, for the second class
+        z = np.column_stack([np.zeros(len(z)), z[:, 0]])
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -214,6 +214,10 @@ class Triager:
         self, bundle: TriageBundle, req: dict[str, Any], text: str, emb: np.ndarray, k: int
     ) -> dict[str, Any]:
         fields: dict[str, dict[str, Any]] = {}
+        # The targets' models share one featuriser and one pool of training embeddings
+        # (models saved by earlier versions have their own): compute each once.
+        features: dict[int, Any] = {}
+        similarities: dict[int, np.ndarray] = {}
         for target in TARGETS:
             model = bundle.models.get(target)
             if model is None:
@@ -227,7 +231,16 @@ class Triager:
                     "evidence": {},
                 }
                 continue
-            proba = model.predict_proba([text], emb)[0]
+            X = features.get(id(model.vectorizer_))
+            if X is None:
+                X = features[id(model.vectorizer_)] = model.transform([text])
+            nb = None
+            if getattr(model, "train_embeddings_", None) is not None:
+                sims = similarities.get(id(model.train_embeddings_))
+                if sims is None:
+                    sims = similarities[id(model.train_embeddings_)] = model.similarities(emb)
+                nb = model.neighbours(sims=sims)
+            proba = model.predict_proba([text], emb, X=X, neighbours=nb)[0]
             order = np.argsort(-proba)
             top = [[str(model.classes_[j]), round(float(proba[j]), 4)] for j in order[:3]]
             value, conf = top[0]
@@ -238,10 +251,10 @@ class Triager:
                 "abstained": abstained,
                 "decided_by": "model",
                 "top": top,
-                "evidence": {"terms": model.explain(text, value)},
+                "evidence": {"terms": model.explain(text, value, X=X)},
             }
-            if getattr(model, "train_embeddings_", None) is not None:
-                idx, sims = model.neighbours(emb)
+            if nb is not None:
+                idx, sims = nb
                 fields[target]["evidence"]["neighbour_votes"] = [
                     {
                         "label": str(model.classes_[model.train_labels_[j]]),

@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from triage.calibration import curve_summary, ece, threshold_for_precision
 from triage.classifier import TriageClassifier
+from triage.features import TextFeatures
 
 TARGETS = ("type", "impact", "urgency", "category", "assignment_group", "tier")
 
@@ -88,9 +89,14 @@ def fit_target(
     emb_val: np.ndarray | None,
     target_precision: float,
     knn_weight: float,
+    features: TextFeatures | None = None,
+    pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[TriageClassifier, float]:
-    """Fit one target's model and choose its abstention threshold on the validation rows."""
-    model = TriageClassifier(knn_weight=knn_weight).fit(texts_train, y_train, emb_train)
+    """Fit one target's model and choose its abstention threshold on the validation rows
+    (``features`` and ``pool``: shared with the other targets, see ``TriageClassifier.fit``)."""
+    model = TriageClassifier(knn_weight=knn_weight).fit(
+        texts_train, y_train, emb_train, features=features, pool=pool
+    )
     if len(texts_val) == 0:
         return model, 1.000001
     proba = model.predict_proba(texts_val, emb_val)
@@ -111,6 +117,14 @@ def train_bundle(
     emb = embed(texts) if embed is not None and texts else None
     parts = np.asarray([e.part() for e in examples])
     bundle = TriageBundle()
+    # Shared by every target: one featuriser fitted on the training part's texts (no labels
+    # involved) and one pool of their embeddings, so that a request is featurised and its
+    # neighbours found once for all targets.
+    train_rows = np.flatnonzero(parts == "train")
+    features = TextFeatures().fit([texts[i] for i in train_rows]) if len(train_rows) else None
+    pool_of = np.full(len(examples), -1)
+    pool_of[train_rows] = np.arange(len(train_rows))
+    pool = np.ascontiguousarray(emb[train_rows], dtype=np.float32) if emb is not None else None
     for target in TARGETS:
         labelled = np.asarray([bool(e.labels.get(target)) for e in examples])
         y_all = np.asarray([e.labels.get(target) or "" for e in examples])
@@ -132,7 +146,12 @@ def train_bundle(
             return [texts[j] for j in i], list(y_all[i]), (emb[i] if emb is not None else None)
 
         model, threshold = fit_target(
-            *rows("train"), *rows("validation"), target_precision, knn_weight
+            *rows("train"),
+            *rows("validation"),
+            target_precision,
+            knn_weight,
+            features=features,
+            pool=(pool, pool_of[sel["train"]]) if pool is not None else None,
         )
         bundle.models[target] = model
         bundle.thresholds[target] = threshold

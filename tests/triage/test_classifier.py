@@ -9,6 +9,7 @@ import pytest
 
 from models.encoder import HashingEncoder
 from triage.classifier import TriageClassifier
+from triage.features import TextFeatures
 
 PRINTING = [
     "printer jams on every page in tray 2",
@@ -148,3 +149,48 @@ def test_temperature_softens_confidence(fitted: TriageClassifier) -> None:
         fitted.predict_proba(QUERIES).max(axis=1).mean()
     )
     assert np.allclose(soft.predict_proba(QUERIES).sum(axis=1), 1.0)
+
+
+def test_shared_features_and_pool_give_the_same_answers(encoder: HashingEncoder) -> None:
+    # two targets: one labelled on every row, one on the printing and VPN rows only
+    emb = encoder.encode(TEXTS)
+    features = TextFeatures().fit(TEXTS)
+    some = list(range(16))
+    a = TriageClassifier().fit(TEXTS, LABELS, emb, features=features, pool=(emb, np.arange(24)))
+    b = TriageClassifier().fit(
+        [TEXTS[i] for i in some],
+        [LABELS[i] for i in some],
+        emb[some],
+        features=features,
+        pool=(emb, np.asarray(some)),
+    )
+    q = encoder.encode(QUERIES)
+    sims = a.similarities(q)
+    assert np.array_equal(sims, b.similarities(q))  # one search serves both
+    idx, _ = b.neighbours(sims=sims)
+    assert set(idx.ravel()) <= set(some)  # only rows labelled for that target vote
+    X = features.transform(QUERIES)
+    for model in (a, b):
+        assert np.allclose(
+            model.predict_proba(QUERIES, q, X=X, neighbours=model.neighbours(sims=sims)),
+            model.predict_proba(QUERIES, q),
+        )
+        assert model.explain(QUERIES[0], "Printing", X=X[0]) == model.explain(
+            QUERIES[0], "Printing"
+        )
+    assert list(b.predict(QUERIES[:2], q[:2])) == ["Printing", "VPN"]
+
+
+def test_without_signal_the_confidence_is_the_class_frequency(encoder: HashingEncoder) -> None:
+    # labels independent of the texts, 70 % / 30 %: calibrated out of fold and corrected
+    # towards the class frequencies (the SVM is class-balanced), the model says about 0.7
+    rng = np.random.default_rng(0)
+    words = "printer vpn mailbox laptop password screen badge wifi phone teams".split()
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(300)]
+    labels = np.where(rng.random(300) < 0.7, "low", "high")
+    model = TriageClassifier().fit(texts, labels, encoder.encode(texts))
+    new = [" ".join(rng.choice(words, 6)) for _ in range(200)]
+    proba = model.predict_proba(new, encoder.encode(new))
+    conf = proba.max(axis=1)
+    assert abs(conf.mean() - 0.7) < 0.06
+    assert (model.classes_[proba.argmax(axis=1)] == "low").mean() > 0.9

@@ -19,9 +19,9 @@ def worse_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """Training learns from labels shifted by one row: a model clearly worse than the active one."""
     real = triage.training.fit_target
 
-    def shifted(texts, y, emb, *rest):  # noqa: ANN001, ANN002, ANN202
+    def shifted(texts, y, emb, *rest, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
         y = list(y)
-        return real(texts, y[1:] + y[:1], emb, *rest)
+        return real(texts, y[1:] + y[:1], emb, *rest, **kw)
 
     monkeypatch.setattr(triage.training, "fit_target", shifted)
 
