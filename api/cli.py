@@ -234,16 +234,9 @@ def health() -> None:
 @app.command("settings")
 def show_settings() -> None:
     """The effective settings (secrets hidden) and their environment variables."""
-    s = get_settings()
     table = Table("variable", "value")
-    for section, value in s.model_dump(mode="json").items():
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if k == "url" and v:
-                    v = "********"
-                table.add_row(f"FIRSTLINE_{section.upper()}__{k.upper()}", str(v))
-        else:
-            table.add_row(f"FIRSTLINE_{section.upper()}", str(value))
+    for variable, value in get_settings().as_environment().items():
+        table.add_row(variable, value)
     out.print(table)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import Admin, Agent, AuditLog, KeyStore, TriageService
 from api.schemas import KeyIn, TrainIn
@@ -48,6 +48,12 @@ def audit_log(
 ) -> dict[str, Any]:
     """Every write: who, what, when, before and after (newest first)."""
     return {"entries": audit.list(limit, actor, action)}
+
+
+@router.get("/admin/settings")
+def effective_settings(_who: Admin, request: Request) -> dict[str, Any]:
+    """The server's effective settings as environment variables (secrets hidden)."""
+    return {"settings": request.app.state.settings.as_environment()}
 
 
 @router.post("/admin/triage/train")

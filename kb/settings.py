@@ -210,6 +210,19 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     kb: KbSettings = KbSettings()
 
+    def as_environment(self) -> dict[str, str]:
+        """The effective settings as their environment variables; secrets shown as stars."""
+        out: dict[str, str] = {}
+        for section, value in self.model_dump(mode="json").items():  # SecretStr -> "*****"
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    if k == "url" and v:
+                        v = "********"
+                    out[f"FIRSTLINE_{section.upper()}__{k.upper()}"] = str(v)
+            else:
+                out[f"FIRSTLINE_{section.upper()}"] = str(value)
+        return out
+
     @property
     def database_url(self) -> str:
         if self.database.url is not None:

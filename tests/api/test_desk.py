@@ -103,6 +103,14 @@ def test_an_agent_cannot_curate_or_administer(
     assert "needs the" in r.json()["error"]["message"]
 
 
+def test_admins_read_the_settings_with_secrets_hidden(client: TestClient, editor: dict) -> None:
+    env = client.get("/admin/settings").json()["settings"]
+    assert env["FIRSTLINE_MODEL__KIND"] == "hashing"
+    assert env["FIRSTLINE_API__ADMIN_KEY"] == "**********"
+    assert "test-admin-key" not in str(env)
+    assert client.get("/admin/settings", headers=editor).status_code == 403
+
+
 def test_an_editor_cannot_administer(client: TestClient, editor: dict) -> None:
     r = client.post("/admin/keys", json={"name": "x", "role": "admin"}, headers=editor)
     assert r.status_code == 403
