@@ -190,20 +190,24 @@ class Knowledge:
         }
 
     # -- writing -------------------------------------------------------------------------
-    def _snapshot(self, s: Session, a: Article, author: str, note: str | None) -> None:
-        s.add(
-            ArticleVersion(
-                article_id=a.id,
-                version=a.version,
-                title=a.title,
-                body=a.body,
-                category=a.category,
-                tags=list(a.tags or []),
-                status=a.status,
-                author=author,
-                note=note,
-            )
+    @staticmethod
+    def _version_row(a: Article, author: str, note: str | None) -> ArticleVersion:
+        """The article as it is now, as a version row."""
+        return ArticleVersion(
+            article_id=a.id,
+            version=a.version,
+            title=a.title,
+            body=a.body,
+            category=a.category,
+            tags=list(a.tags or []),
+            status=a.status,
+            author=author,
+            note=note,
         )
+
+    def _snapshot(self, s: Session, a: Article, author: str, note: str | None) -> None:
+        """Record a change as a new version; the index must catch up with it."""
+        s.add(self._version_row(a, author, note))
         a.content_hash = article_hash(a)
         a.indexed_hash = None
         a.embedding = None
@@ -217,19 +221,7 @@ class Knowledge:
             )
         )
         if not has:
-            s.add(
-                ArticleVersion(
-                    article_id=a.id,
-                    version=a.version,
-                    title=a.title,
-                    body=a.body,
-                    category=a.category,
-                    tags=list(a.tags or []),
-                    status=a.status,
-                    author=a.author or f"import:{a.source}",
-                    note="as imported",
-                )
-            )
+            s.add(self._version_row(a, a.author or f"import:{a.source}", "as imported"))
 
     def _check_version(self, a: Article, expected: int) -> None:
         if expected != a.version:
