@@ -272,9 +272,7 @@ class Insights:
                 )
             )
             events += list(
-                s.scalars(
-                    select(Event).where(Event.kind == "feedback", Event.created_at >= since)
-                )
+                s.scalars(select(Event).where(Event.kind == "feedback", Event.created_at >= since))
             )
             requests = list(
                 s.scalars(select(TriageRequest).where(TriageRequest.created_at >= since))
