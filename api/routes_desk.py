@@ -4,14 +4,18 @@ feedback on suggestions and corrections of triage fields.  Every write is audite
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Query
 
 from api.deps import Agent, AuditLog, DeskService, Service, TriageService
 from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, ResolveIn
 from indexer.service import Firstline
 from indexer.types import Filters
+from kb.auth import Audit, Principal
 from kb.curation import _iso
 from kb.desk import FIELDS, Desk
 from models.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
@@ -21,18 +25,20 @@ router = APIRouter(prefix="/desk", tags=["desk"])
 log = logging.getLogger("firstline.api")
 
 
-def _triage(triager: Triager, service: Firstline, req: dict[str, Any]) -> dict[str, Any]:
-    """The triage card; without a trained model the ticket is still taken, with suggestions."""
+def _triage(
+    triager: Triager, service: Firstline, req: dict[str, Any], text: str, vector: np.ndarray
+) -> dict[str, Any]:
+    """The triage card; without a trained model the ticket is still taken, with suggestions.
+    The request is encoded once, by the caller, for triage, suggestions and the ticket."""
     try:
-        return triager.predict([req], suggestions=5, record=True)[0]
+        return triager.predict([req], suggestions=5, record=True, embeddings=vector[None, :])[0]
     except ModelNotTrainedError as e:
-        text = request_text(req.get("title"), req.get("description"))
         published = Filters(kinds=["article"], statuses=["published"])
         return {
             "fields": {},
             "untriaged": str(e),
-            "suggested_articles": service.search(text, 5, published),
-            "similar_tickets": service.search(text, 5, Filters(kinds=["ticket"])),
+            "suggested_articles": service.search(text, 5, published, vector=vector),
+            "similar_tickets": service.search(text, 5, Filters(kinds=["ticket"]), vector=vector),
         }
 
 
@@ -83,8 +89,9 @@ def open_ticket(
     text = request_text(req.get("title"), req.get("description"))
     if not text:
         raise InvalidInputError("a request needs a title or a description")
-    card = _triage(triager, service, req)
-    ticket = desk.open(req, card, who.name, service.encoder.encode([text])[0])
+    vector = service.encoder.encode([text])[0]
+    card = _triage(triager, service, req, text, vector)
+    ticket = desk.open(req, card, who.name, vector)
     audit.write(who, "desk.open", ticket["ref"], None, ticket)
     ticket.pop("triage", None)
     return {"ticket": ticket, "triage": card}
@@ -110,13 +117,27 @@ def get_ticket(ticket_id: int, desk: DeskService, _who: Agent) -> dict[str, Any]
     return desk.get(ticket_id)
 
 
+def _audited_move(
+    who: Principal,
+    desk: Desk,
+    audit: Audit,
+    action: str,
+    ticket_id: int,
+    move: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run one move of a ticket's life and audit it with the state it came from."""
+    before = desk.record(ticket_id).state
+    after = move()
+    audit.write(who, action, after["ref"], {"state": before}, after)
+    return after
+
+
 @router.post("/tickets/{ticket_id}/start")
 def start(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
     """An agent takes the ticket (the response clock stops)."""
-    before = desk.get(ticket_id)
-    after = desk.start(ticket_id, who.name)
-    audit.write(who, "desk.start", after["ref"], {"state": before["state"]}, after)
-    return after
+    return _audited_move(
+        who, desk, audit, "desk.start", ticket_id, lambda: desk.start(ticket_id, who.name)
+    )
 
 
 @router.post("/tickets/{ticket_id}/resolve")
@@ -132,12 +153,12 @@ def resolve(
     (``resolution``: KCS create, captured as a KB draft linked to the ticket)."""
     if (body.article_id is None) == (not (body.resolution or "").strip()):
         raise InvalidInputError("give either article_id (reuse) or resolution (new answer)")
-    before = desk.get(ticket_id)
     if body.article_id is not None:
-        after = desk.resolve_with_article(ticket_id, body.article_id, who.name, None)
+        move = partial(desk.resolve_with_article, ticket_id, body.article_id, who.name, None)
     else:
-        after = desk.resolve_with_answer(ticket_id, body.resolution or "", who.name, body.capture)
-    audit.write(who, "desk.resolve", after["ref"], {"state": before["state"]}, after)
+        text = body.resolution or ""
+        move = partial(desk.resolve_with_answer, ticket_id, text, who.name, body.capture)
+    after = _audited_move(who, desk, audit, "desk.resolve", ticket_id, move)
     _write_back(service, desk, ticket_id)  # also embeds a captured draft (for duplicates)
     return after
 
@@ -147,18 +168,21 @@ def escalate(
     ticket_id: int, body: EscalateIn, who: Agent, desk: DeskService, audit: AuditLog
 ) -> dict[str, Any]:
     """To second line with the group and priority, and the suggestions that did not help."""
-    before = desk.get(ticket_id)
-    after = desk.escalate(ticket_id, who.name, body.group, body.note, body.rejected)
-    audit.write(who, "desk.escalate", after["ref"], {"state": before["state"]}, after)
-    return after
+    return _audited_move(
+        who,
+        desk,
+        audit,
+        "desk.escalate",
+        ticket_id,
+        lambda: desk.escalate(ticket_id, who.name, body.group, body.note, body.rejected),
+    )
 
 
 @router.post("/tickets/{ticket_id}/close")
 def close(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
-    before = desk.get(ticket_id)
-    after = desk.close(ticket_id, who.name)
-    audit.write(who, "desk.close", after["ref"], {"state": before["state"]}, after)
-    return after
+    return _audited_move(
+        who, desk, audit, "desk.close", ticket_id, lambda: desk.close(ticket_id, who.name)
+    )
 
 
 @router.post("/tickets/{ticket_id}/corrections")

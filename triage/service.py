@@ -191,8 +191,13 @@ class Triager:
 
     # -- prediction ----------------------------------------------------------------------
     def predict(
-        self, requests: Sequence[dict[str, Any]], suggestions: int = 3, record: bool = True
+        self,
+        requests: Sequence[dict[str, Any]],
+        suggestions: int = 3,
+        record: bool = True,
+        embeddings: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
+        """``embeddings``: the requests' vectors when the caller already has them."""
         bundle, version = self.bundle()
         texts = []
         for r in requests:
@@ -200,7 +205,7 @@ class Triager:
             if not text:
                 raise InvalidInputError("a request needs a title or a description")
             texts.append(text)
-        emb = self.embed(texts)
+        emb = self.embed(texts) if embeddings is None else embeddings
         out = []
         for i, (req, text) in enumerate(zip(requests, texts, strict=True)):
             result = self._predict_one(bundle, req, text, emb[i : i + 1], suggestions)
