@@ -34,7 +34,9 @@ class Firstline:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             m = self.settings.model
-            self._encoder = get_encoder(m.kind, m.path, m.batch_size, m.device, m.max_seq_length)
+            self._encoder = get_encoder(
+                m.kind, m.path, m.batch_size, m.device, m.max_seq_length, m.onnx
+            )
         return self._encoder
 
     @property

