@@ -322,11 +322,19 @@ def triage_train(
     """Retrain from stored tickets plus agents' corrections; activate only if not worse."""
     t = _triager()
     try:
-        with Progress(TextColumn("[bold]training {task.description}"), console=err) as p:
-            task = p.add_task("")
-            result = t.train(
-                force=force, progress=lambda target: p.update(task, description=target)
-            )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+        ) as p:
+            task = p.add_task("loading history", total=None)
+
+            def step(stage: str, done: int, total: int) -> None:
+                p.update(task, description=stage, completed=done, total=total or None)
+
+            result = t.train(force=force, progress=step)
     finally:
         t.service.close()
     out.print_json(json.dumps(result, default=str))

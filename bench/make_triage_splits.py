@@ -2,8 +2,10 @@
 
     python bench/make_triage_splits.py ../shared/data OUT_DIR
 
-Writes OUT_DIR/<name>_train.csv and <name>_test.csv (never into the repository).  Endava rows
-are limited to ticket_type 0 (incidents), the only rows whose urgency and impact vary.
+Writes OUT_DIR/<name>_train.csv and <name>_test.csv (never into the repository).  The
+``endava_urgency`` and ``endava_impact`` rows are limited to ticket_type 0 (incidents), the only
+rows whose urgency and impact vary; ``endava_all_*`` keep every ticket type, as the published
+baselines do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ SETS = {
     "itsm_assignment": ("itsm_assignment/tickets.csv.gz", "Assignment group", None),
     "endava_urgency": ("endava_priority/tickets.csv.gz", "urgency", ("ticket_type", "0")),
     "endava_impact": ("endava_priority/tickets.csv.gz", "impact", ("ticket_type", "0")),
+    "endava_all_urgency": ("endava_priority/tickets.csv.gz", "urgency", None),
+    "endava_all_impact": ("endava_priority/tickets.csv.gz", "impact", None),
 }
 
 

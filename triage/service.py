@@ -8,7 +8,10 @@ Priority, quadrant and SLA follow from impact × urgency through the configured 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +39,9 @@ from triage.training import (
 )
 
 ARTIFACT = "triage"
+
+# progress(stage, done, total): "encoding" texts, then one step per target fitted
+TrainProgress = Callable[[str, int, int], None]
 
 
 def request_text(title: str | None, description: str | None) -> str:
@@ -66,6 +72,56 @@ class Triager:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.service.encoder.encode(list(texts))
+
+    def _cache_path(self):  # noqa: ANN202
+        enc = self.service.encoder
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", enc.name)
+        return self.settings.models_dir / "triage-embeddings" / f"{name}-{enc.dim}.npz"
+
+    def embed_history(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """Vectors of the training texts.  Those an earlier training encoded come from a cache
+        beside the models (keyed by a hash of the text, one file per encoder), so a retrain
+        encodes only new or changed texts; ``progress(done, total)`` follows the encoding."""
+        path = self._cache_path()
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        cached: dict[str, np.ndarray] = {}
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    cached = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+            except (OSError, ValueError, KeyError):
+                cached = {}  # unreadable: rebuilt below
+        missing = list(dict.fromkeys(k for k in keys if k not in cached))
+        total, done = len(missing), 0
+        if progress:
+            progress(0, total)
+        if missing:
+            text_of = dict(zip(keys, texts, strict=True))
+
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, total)
+
+            vectors = self.service.encoder.encode([text_of[k] for k in missing], step)
+            cached.update(zip(missing, vectors, strict=True))
+            # keep only what this history still holds, so the cache does not grow forever
+            wanted = set(keys)
+            kept = [k for k in cached if k in wanted]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                keys=np.asarray(kept),
+                vectors=np.vstack([cached[k] for k in kept]).astype(np.float32),
+            )
+            os.replace(tmp, path)
+        if not keys:
+            return np.zeros((0, self.service.encoder.dim), dtype=np.float32)
+        return np.vstack([cached[k] for k in keys]).astype(np.float32)
 
     # -- training ------------------------------------------------------------------------
     def examples(self) -> list[Example]:
@@ -101,17 +157,28 @@ class Triager:
                     )
         return out
 
-    def train(
-        self, force: bool = False, progress: Callable[[str], None] | None = None
-    ) -> dict[str, Any]:
+    def train(self, force: bool = False, progress: TrainProgress | None = None) -> dict[str, Any]:
         """Train on history + corrections; activate only if not worse than the active model."""
         examples = self.examples()
         if not examples:
             raise InvalidInputError("no tickets to learn from: ingest resolved tickets first")
         t = self.settings.triage
-        bundle, metrics = train_bundle(
-            examples, self.embed, t.target_precision, t.knn_weight, progress
+        texts = [e.text for e in examples]
+        vectors = self.embed_history(
+            texts, (lambda done, total: progress("encoding", done, total)) if progress else None
         )
+        by_text = dict(zip(texts, vectors, strict=True))
+
+        def embed(batch: Sequence[str]) -> np.ndarray:
+            return np.vstack([by_text[x] for x in batch])
+
+        def fitting(target: str) -> None:
+            if progress:
+                progress(f"fitting {target}", TARGETS.index(target), len(TARGETS))
+
+        bundle, metrics = train_bundle(examples, embed, t.target_precision, t.knn_weight, fitting)
+        if progress:
+            progress("evaluating", len(TARGETS), len(TARGETS))
         if not bundle.models:
             raise InvalidInputError(
                 "no target has enough labels to train (need 10+ labelled tickets and 2+ "
@@ -121,7 +188,7 @@ class Triager:
         passed, detail = True, "first model"
         if active is not None:
             old, _ = self.store.load(ARTIFACT, active)
-            passed, detail = gate(metrics, evaluate_bundle(old, examples, self.embed))
+            passed, detail = gate(metrics, evaluate_bundle(old, examples, embed))
         meta = self.store.save(
             ARTIFACT,
             bundle,
@@ -152,7 +219,11 @@ class Triager:
 
     def evaluate(self) -> dict[str, Any]:
         bundle, version = self.bundle()
-        return {"version": version, "metrics": evaluate_bundle(bundle, self.examples(), self.embed)}
+        examples = self.examples()
+        texts = [e.text for e in examples]
+        by_text = dict(zip(texts, self.embed_history(texts), strict=True))
+        metrics = evaluate_bundle(bundle, examples, lambda b: np.vstack([by_text[x] for x in b]))
+        return {"version": version, "metrics": metrics}
 
     def models(self) -> dict[str, Any]:
         active = self.store.active_version(ARTIFACT)

@@ -118,3 +118,37 @@ def test_corrections_reach_the_next_model(own_env: Callable[..., TriageEnv]) -> 
     assert meta.params["examples"] == len(env.triager.examples())
     assert "Facilities" in meta.labels["category"]
     assert "Facility Management" in meta.labels["assignment_group"]
+
+
+def test_retraining_encodes_only_new_texts(
+    own_env: Callable[..., TriageEnv], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first training cached every history text's vector; a retrain after one correction
+    encodes that one request's text, and the progress callback says so."""
+    env = own_env()
+    encoded: list[str] = []
+    real = env.service.encoder.encode
+
+    def counting(texts, progress=None):  # noqa: ANN001, ANN202
+        encoded.extend(texts)
+        return real(texts, progress)
+
+    monkeypatch.setattr(env.service.encoder, "encode", counting)
+    rid = env.triager.predict([REQUEST], record=True)[0]["request_id"]
+    encoded.clear()  # the prediction itself encoded the request
+    env.triager.correct(rid, "category", "Network", "tester")
+    events: list[tuple[str, int, int]] = []
+    result = env.triager.train(force=True, progress=lambda *e: events.append(e))
+    assert result["activated"] is True
+    assert encoded == ["VPN disconnects every hour. GlobalProtect drops the tunnel"]
+    assert ("encoding", 1, 1) in events
+    assert events[-1] == ("evaluating", len(TARGETS), len(TARGETS))
+    assert any(stage == "fitting category" for stage, _, _ in events)
+
+    # a damaged cache is rebuilt, not fatal: every text is encoded again
+    cache = env.triager._cache_path()
+    cache.write_bytes(b"not an npz file")
+    encoded.clear()
+    env.triager.train(force=True)
+    assert len(encoded) == len(env.triager.examples())
+    assert len(env.triager.embed_history(["VPN disconnects every hour"])) == 1
