@@ -183,30 +183,33 @@ def bench_search(size: int, queries: int, dim: int = 384) -> list[dict]:
 
 
 def bench_query_encoding(n: int = 200) -> dict:
-    enc = get_encoder()
-    enc.encode(["warm up"])
-    rng = random.Random(3)
-    lat = []
-    for _ in range(n):
-        q = synthetic_text(rng, rng.randint(4, 12))
-        t = time.perf_counter()
-        enc.encode([q])
-        lat.append((time.perf_counter() - t) * 1000)
-    return {
-        "p50_ms": round(float(np.percentile(lat, 50)), 2),
-        "p99_ms": round(float(np.percentile(lat, 99)), 2),
-    }
+    """One short query at a time: through ONNX Runtime (the default) and through torch."""
+    out = {}
+    for label, onnx in (("", True), ("torch_", False)):
+        enc = get_encoder(onnx=onnx)
+        enc.encode(["warm up"])
+        rng = random.Random(3)
+        lat = []
+        for _ in range(n):
+            q = synthetic_text(rng, rng.randint(4, 12))
+            t = time.perf_counter()
+            enc.encode([q])
+            lat.append((time.perf_counter() - t) * 1000)
+        out[f"{label}p50_ms"] = round(float(np.percentile(lat, 50)), 2)
+        out[f"{label}p99_ms"] = round(float(np.percentile(lat, 99)), 2)
+    return out
 
 
-def bench_triage(n: int = 200) -> dict:
-    """One request triaged end to end (encoding, 6 models, rules, 2 searches), demo data."""
+def bench_triage(n: int = 200, onnx: bool = True) -> dict:
+    """One request triaged end to end (encoding, 6 models, rules, 2 searches), demo data;
+    ``onnx=False``: the request encoded through torch instead of ONNX Runtime."""
     from indexer.service import Firstline
     from triage.service import Triager, request_text
 
     demo = ROOT / "demo"
     rows = [json.loads(line) for line in (demo / "tickets.jsonl").read_text().splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp))
+        settings = Settings(data_dir=Path(tmp), model={"onnx": onnx})
         svc = Firstline(settings)
         svc.ingest_file(demo / "articles.jsonl", kind="article", source="demo")
         svc.ingest_file(demo / "tickets.jsonl", kind="ticket", source="demo")
@@ -256,10 +259,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = ap.parse_args()
     only = set(args.only or ["ingest", "search", "encode", "triage"])
-    report: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, "
+    # Parts not run this time keep their last results.
+    report: dict = json.loads(args.out.read_text()) if args.out.exists() else {}
+    report["machine"] = (
+        f"{platform.processor() or platform.machine()}, "
         f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
-    }
+    )
     if "ingest" in only:
         report["ingest"] = bench_ingest(args.ingest_rows)
         print("ingest", report["ingest"], flush=True)
@@ -269,6 +274,8 @@ def main() -> None:
     if "triage" in only:
         report["triage"] = bench_triage()
         print("triage", report["triage"], flush=True)
+        report["triage_torch_encoder"] = bench_triage(onnx=False)
+        print("triage, torch encoder", report["triage_torch_encoder"], flush=True)
     if "search" in only:
         report["search"] = []
         for size in (int(s) for s in args.sizes.split(",")):
