@@ -166,6 +166,9 @@ class _OnnxSingle:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.inputs = inputs
+        # A fast tokenizer called with truncation settings is not safe to share between threads
+        # (the API serves requests from a pool); the session itself is.
+        self._tokenize_lock = threading.Lock()
 
     @classmethod
     def build(cls, model) -> _OnnxSingle | None:  # noqa: ANN001
@@ -233,9 +236,10 @@ class _OnnxSingle:
             return None
 
     def encode(self, text: str) -> np.ndarray:
-        enc = self.tokenizer(
-            [text], return_tensors="np", truncation=True, max_length=self.max_length
-        )
+        with self._tokenize_lock:
+            enc = self.tokenizer(
+                [text], return_tensors="np", truncation=True, max_length=self.max_length
+            )
         feed = {k: np.asarray(enc[k], dtype=np.int64) for k in self.inputs}
         hidden = self.session.run(None, feed)[0]
         mask = np.asarray(enc["attention_mask"], dtype=np.float32)[..., None]

@@ -41,3 +41,17 @@ def test_batches_keep_torch_and_agree_with_single_texts(encoders) -> None:  # no
     assert np.abs(batch - singles).max() < 1e-5
     # and the vectors mean something: the two printer/calendar texts are not the same
     assert float(singles[0] @ singles[1]) < 0.5
+
+
+def test_single_texts_from_many_threads_at_once(encoders) -> None:  # noqa: ANN001
+    """The API encodes queries from a thread pool: concurrent single texts give the same
+    vectors as one after another, without tokenizer errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fast, _ = encoders
+    texts = [f"{t} ({i})" for i in range(10) for t in TEXTS[:3]]
+    expected = [fast.encode([t]) for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda t: fast.encode([t]), texts))
+    for a, b in zip(got, expected, strict=True):
+        assert np.abs(a - b).max() < 1e-6
