@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
@@ -30,8 +31,13 @@ ProgressFn = Callable[[int], None]
 
 log = logging.getLogger(__name__)
 
-# Probe texts of different lengths: the exported graph must give torch's vectors for both.
-_PROBES = ("printer not ready", "outlook calendar meetings are not showing since this morning")
+# Probe texts (short, mixed case, longer than the model's limit): the exported graph must give
+# torch's vectors for each, or it is not used.
+_PROBES = (
+    "Printer NOT ready",
+    "Outlook calendar meetings are not showing since this morning (VPN on)",
+    "The SAP sign-in page returns an error after the password change. " * 40,
+)
 
 
 class Encoder(Protocol):
@@ -205,8 +211,6 @@ class _OnnxSingle:
 
             buf = io.BytesIO()
             axes = {k: {0: "batch", 1: "tokens"} for k in [*inputs, "hidden"]}
-            import warnings
-
             with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
