@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+_PLACE = r"(?:floor|building|office|site|company|department|team|warehouse|branch|plant|store)"
 _WIDE = re.compile(
-    r"\b(whole (?:floor|building|office|site|company|department|team)|entire "
-    r"(?:floor|building|office|site|company|department|team)|all (?:users|staff|employees|"
-    r"colleagues|of us)|everyone|every(?:body| user)|nobody (?:can|is able)|company[- ]wide|"
+    # "whole floor", "the whole 3rd floor", "entire Tilburg office", "nobody on the 2nd floor"
+    rf"\b((?:whole|entire) (?:[\w-]+ ){{0,2}}{_PLACE}|all (?:users|staff|employees|"
+    r"colleagues|of us)|everyone|every(?:body| user)|nobody (?:can|is able)|"
+    rf"(?:nobody|no one|none of us) (?:on|in|at) the (?:[\w-]+ ){{0,2}}{_PLACE}|company[- ]wide|"
     r"site[- ]wide|outage|(?:is|are|went) down for (?:all|everyone))\b",
     re.I,
 )

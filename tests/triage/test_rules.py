@@ -95,3 +95,27 @@ def test_rule_signals_are_features() -> None:
     assert s == {"wide": False, "blocked": False, "change": False, "improve": True}
     s = rule_signals({"title": "Outage", "description": "Everyone is blocked"})
     assert s["wide"] and s["blocked"]
+
+
+def test_a_numbered_floor_or_a_named_office_counts_as_wide() -> None:
+    """'the whole 3rd floor' and 'nobody on the 3rd floor' say as much as 'whole floor'."""
+    h = hits(
+        title="Network down on the whole 3rd floor",
+        description="Nobody on the 3rd floor has network, about 40 people cannot work.",
+        users_affected=40,
+    )
+    assert (h["impact"].value, h["impact"].rule) == ("high", "many_users_wide")
+    assert "whole 3rd floor" in h["impact"].reason
+    assert (h["urgency"].value, h["urgency"].rule) == ("high", "outage")
+    h = hits(
+        title="Printers", description="No one in the Tilburg office can print", users_affected=12
+    )
+    assert h["impact"].rule == "many_users_wide"
+
+
+def test_whole_in_other_senses_is_not_wide() -> None:
+    h = hits(
+        title="Slow laptop", description="It took a whole lot of time today", users_affected=12
+    )
+    assert (h["impact"].value, h["impact"].rule) == ("medium", "several_users")
+    assert "urgency" not in hits(title="Printer on the floor", description="cannot print")
