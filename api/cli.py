@@ -48,17 +48,22 @@ def _service(settings: Settings | None = None):  # noqa: ANN202
     return Firstline(settings or get_settings())
 
 
-@contextmanager
-def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    with Progress(
+def _progress(disable: bool = False) -> Progress:
+    """A progress bar on stderr: stage, bar, done/total, time remaining."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=False,
-        disable=not err.is_terminal and total is not None and total < 1000,
-    ) as p:
+        disable=disable,
+    )
+
+
+@contextmanager
+def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    with _progress(disable=not err.is_terminal and total is not None and total < 1000) as p:
         task = p.add_task(label, total=total)
         yield lambda n: p.advance(task, n)
 
@@ -322,13 +327,7 @@ def triage_train(
     """Retrain from stored tickets plus agents' corrections; activate only if not worse."""
     t = _triager()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-        ) as p:
+        with _progress() as p:
             task = p.add_task("loading history", total=None)
 
             def step(stage: str, done: int, total: int) -> None:

@@ -337,3 +337,13 @@ def test_recall_at_10_and_100_differ_past_rank_10() -> None:
 def test_metrics_of_no_queries_is_an_error() -> None:
     with pytest.raises(InvalidInputError):
         metrics([])
+
+
+def test_triage_train_shows_its_stages_and_prints_the_result(runner: CliRunner) -> None:
+    demo = ROOT / "demo" / "tickets.jsonl"
+    assert runner.invoke(app, ["ingest", str(demo), "--kind", "ticket"]).exit_code == 0
+    r = runner.invoke(app, ["triage", "train"])
+    assert r.exit_code == 0, r.output
+    assert "evaluating" in r.stderr and "6/6" in r.stderr  # the progress bar's last stage
+    result = json.loads(r.stdout)
+    assert result["activated"] is True and result["metrics"]["category"]["n"] > 0
