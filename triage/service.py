@@ -123,6 +123,15 @@ class Triager:
             return np.zeros((0, self.service.encoder.dim), dtype=np.float32)
         return np.vstack([cached[k] for k in keys]).astype(np.float32)
 
+    def _history_embedder(
+        self, examples: Sequence[Example], progress: Callable[[int, int], None] | None = None
+    ) -> Callable[[Sequence[str]], np.ndarray]:
+        """Every example's vector, encoded (or taken from the cache) once, behind the
+        ``embed(texts)`` function that training and evaluation take."""
+        texts = [e.text for e in examples]
+        by_text = dict(zip(texts, self.embed_history(texts, progress), strict=True))
+        return lambda batch: np.vstack([by_text[x] for x in batch])
+
     # -- training ------------------------------------------------------------------------
     def examples(self) -> list[Example]:
         """Labelled history from the SQL record, with agents' corrections applied on top."""
@@ -163,14 +172,9 @@ class Triager:
         if not examples:
             raise InvalidInputError("no tickets to learn from: ingest resolved tickets first")
         t = self.settings.triage
-        texts = [e.text for e in examples]
-        vectors = self.embed_history(
-            texts, (lambda done, total: progress("encoding", done, total)) if progress else None
+        embed = self._history_embedder(
+            examples, (lambda done, total: progress("encoding", done, total)) if progress else None
         )
-        by_text = dict(zip(texts, vectors, strict=True))
-
-        def embed(batch: Sequence[str]) -> np.ndarray:
-            return np.vstack([by_text[x] for x in batch])
 
         def fitting(target: str) -> None:
             if progress:
@@ -220,9 +224,7 @@ class Triager:
     def evaluate(self) -> dict[str, Any]:
         bundle, version = self.bundle()
         examples = self.examples()
-        texts = [e.text for e in examples]
-        by_text = dict(zip(texts, self.embed_history(texts), strict=True))
-        metrics = evaluate_bundle(bundle, examples, lambda b: np.vstack([by_text[x] for x in b]))
+        metrics = evaluate_bundle(bundle, examples, self._history_embedder(examples))
         return {"version": version, "metrics": metrics}
 
     def models(self) -> dict[str, Any]:
