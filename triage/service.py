@@ -94,18 +94,17 @@ class Triager:
             except (OSError, ValueError, KeyError):
                 cached = {}  # unreadable: rebuilt below
         missing = list(dict.fromkeys(k for k in keys if k not in cached))
-        total, done = len(missing), 0
-        if progress:
-            progress(0, total)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, len(missing))
+
+        step(0)
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
-
-            def step(n: int) -> None:
-                nonlocal done
-                done += n
-                if progress:
-                    progress(done, total)
-
             vectors = self.service.encoder.encode([text_of[k] for k in missing], step)
             cached.update(zip(missing, vectors, strict=True))
             # keep only what this history still holds, so the cache does not grow forever
@@ -121,7 +120,7 @@ class Triager:
             os.replace(tmp, path)
         if not keys:
             return np.zeros((0, self.service.encoder.dim), dtype=np.float32)
-        return np.vstack([cached[k] for k in keys]).astype(np.float32)
+        return np.vstack([cached[k] for k in keys])
 
     def _history_embedder(
         self, examples: Sequence[Example], progress: Callable[[int, int], None] | None = None
