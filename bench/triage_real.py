@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb.settings import Settings  # noqa: E402
-from models.encoder import SentenceTransformerEncoder  # noqa: E402
+from models.encoder import Encoder, SentenceTransformerEncoder  # noqa: E402
 from triage.evaluation import evaluate_triage, load_labelled  # noqa: E402
 
 # set name (as written by make_triage_splits.py) -> text columns, label column
@@ -46,9 +46,7 @@ def _key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def cached_vectors(
-    texts: list[str], encoder: SentenceTransformerEncoder, cache: Path
-) -> dict[str, np.ndarray]:
+def cached_vectors(texts: list[str], encoder: Encoder, cache: Path) -> dict[str, np.ndarray]:
     """Every text's vector, encoding only those not yet in ``cache``."""
     vectors: dict[str, np.ndarray] = {}
     if cache.exists():
