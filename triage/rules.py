@@ -28,7 +28,10 @@ _BLOCKED = re.compile(
 )
 _CHANGE = re.compile(
     r"\b(change request|request for change|rfc|deploy(?:ment)?|roll ?out|go-live|migrat(?:e|ion)|"
-    r"upgrade|new (?:process|workflow|procedure)|process change|maintenance window|cab)\b",
+    r"upgrade|new (?:process|workflow|procedure)|process change|maintenance window|cab|"
+    # "change (to) the warehouse picking process", "change our approval workflow"
+    r"change (?:to |of |in )?(?:the |our |a )?(?:[\w-]+ ){0,3}"
+    r"(?:process|workflow|procedure|configuration|set-?up))\b",
     re.I,
 )
 _BROKEN = re.compile(

@@ -76,6 +76,20 @@ def test_change_title_sets_type_change() -> None:
     assert "change" in h["type"].reason
 
 
+def test_a_title_asking_to_change_a_process_is_a_change() -> None:
+    h = hits(
+        title="Change to the warehouse picking process",
+        description="Please group the picking waves by zone from next week.",
+    )
+    assert (h["type"].value, h["type"].rule) == ("change", "change_title")
+    assert "picking process" in h["type"].reason
+
+
+def test_changing_a_password_is_not_a_change_request() -> None:
+    assert "type" not in hits(title="Change password", description="Please change my password.")
+    assert "type" not in hits(title="Change of monitor", description="Mine flickers.")
+
+
 def test_change_words_outside_the_title_do_not_make_a_change() -> None:
     h = hits(title="Outlook crashes", description="Since the upgrade Outlook crashes at start.")
     assert "type" not in h
