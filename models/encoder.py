@@ -73,7 +73,6 @@ def encode_cached(
     new or changed texts are encoded.  The file is rewritten (atomically) to hold just these
     texts, so it does not grow forever; an unreadable file is rebuilt.  ``progress(done,
     total)`` follows the encoding of the missing texts."""
-    path = Path(path)
     keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
     cached: dict[str, np.ndarray] = {}
     if path.exists():
