@@ -29,6 +29,8 @@ from api.schemas import (
     TicketBatch,
     TriageIn,
 )
+from core.errors import FirstlineError, InvalidInputError, NotFoundError
+from core.settings import Settings, get_settings
 from indexer.service import Firstline
 from indexer.types import Filters
 from kb.auth import Audit, Keys, Principal
@@ -36,8 +38,6 @@ from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import SearchLog
-from kb.settings import Settings, get_settings
-from models.errors import FirstlineError, InvalidInputError, NotFoundError
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from api.cli_users import users_app
-from kb.settings import Settings, get_settings
-from models.errors import FirstlineError
+from core.errors import FirstlineError
+from core.settings import Settings, get_settings
 
 app = typer.Typer(
     help="firstline: search the knowledge base and past resolved tickets, triage requests.\n\n"

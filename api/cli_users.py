@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import InvalidInputError
+from core.settings import get_settings
 from kb.auth import ROLES, Audit, Keys, Principal
 from kb.db import Database
-from kb.settings import get_settings
-from models.errors import InvalidInputError
 
 users_app = typer.Typer(
     help="API keys for agents, editors and admins (the console signs in with one).",

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from kb.settings import Settings
+from core.settings import Settings
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 UI_APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"

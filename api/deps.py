@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from core.errors import UnauthorizedError
 from indexer.service import Firstline
 from kb.auth import Audit, Keys, Principal
 from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
-from models.errors import UnauthorizedError
 from triage.service import Triager
 
 

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Query
 
 from api.deps import Agent, AuditLog, DeskService, Service, TriageService
 from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, ResolveIn
+from core.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
+from core.time import iso
 from indexer.service import Firstline
 from indexer.types import Filters
 from kb.auth import Audit, Principal
-from kb.curation import _iso
 from kb.desk import FIELDS, Desk
-from models.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
 from triage.service import Triager, request_text
 
 router = APIRouter(prefix="/desk", tags=["desk"])
@@ -68,8 +68,8 @@ def _store_resolved(service: Firstline, desk: Desk, ticket_id: int) -> None:
         "priority": t.priority,
         "caller": t.caller,
         "status": "resolved",
-        "opened_at": _iso(t.created_at),
-        "resolved_at": _iso(t.resolved_at),
+        "opened_at": iso(t.created_at),
+        "resolved_at": iso(t.resolved_at),
     }
     service.ingest_items("ticket", [{k: v for k, v in item.items() if v is not None}], "desk")
 

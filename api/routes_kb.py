@@ -28,8 +28,8 @@ from api.schemas import (
     MergeIn,
     TransitionIn,
 )
+from core.errors import BackendUnavailableError
 from indexer.service import Firstline
-from models.errors import BackendUnavailableError
 
 log = logging.getLogger("firstline.api")
 

@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.settings import SearchSettings, Settings  # noqa: E402
 from indexer.backends.embedded import EmbeddedBackend  # noqa: E402
 from indexer.documents import embedding_inputs  # noqa: E402
 from indexer.types import IndexDoc, SearchRequest  # noqa: E402
 from kb.models import Ticket  # noqa: E402
-from kb.settings import SearchSettings, Settings  # noqa: E402
 from models.encoder import get_encoder  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

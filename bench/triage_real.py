@@ -27,7 +27,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.settings import Settings  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from models.encoder import SentenceTransformerEncoder, encode_cached  # noqa: E402
 from triage.evaluation import evaluate_triage, load_labelled  # noqa: E402
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 
+from core.time import aware
 from indexer.normalize import normalize
 from indexer.types import IndexDoc
 from kb.models import Article, Ticket
@@ -80,11 +79,5 @@ def to_index_doc(record: Ticket | Article, vectors: np.ndarray) -> IndexDoc:
         chunk_vectors=vectors[1:],
         category=record.category,
         status=record.status,
-        created_at=_aware(created or record.created_at),
+        created_at=aware(created or record.created_at),
     )
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is not None:
-        return dt
-    return dt.replace(tzinfo=UTC)

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.errors import InvalidInputError
+from core.settings import Settings
 from indexer.types import Filters
-from kb.settings import Settings
-from models.errors import InvalidInputError
 
 DEPTH = 100
 

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import undefer
 
+from core.errors import InvalidInputError
 from indexer.backends.base import SearchBackend
 from indexer.documents import embedding_inputs, to_index_doc
 from indexer.mapping import (
@@ -32,7 +33,6 @@ from indexer.types import IndexFailure
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
 from models.encoder import Encoder
-from models.errors import InvalidInputError
 
 Progress = Callable[[int], None]
 

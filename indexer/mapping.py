@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from models.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 TICKET_FIELDS: dict[str, list[str]] = {
     "external_id": [

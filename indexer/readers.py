@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 

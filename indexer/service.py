@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 
+from core.errors import FirstlineError, InvalidInputError, NotFoundError
+from core.settings import Settings
+from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
 from indexer.ingest import Ingestor, IngestReport, Progress
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
-from kb.settings import Settings
 from models.encoder import Encoder, get_encoder
-from models.errors import FirstlineError, InvalidInputError, NotFoundError
 
 
 class Firstline:
@@ -187,7 +187,7 @@ class Firstline:
             if isinstance(r, Ticket):
                 item["resolution"] = r.resolution
                 item["assignment_group"] = r.assignment_group
-                item["opened_at"] = _iso(r.opened_at)
+                item["opened_at"] = iso(r.opened_at)
             out.append(item)
         return out
 
@@ -247,8 +247,8 @@ def record_dict(r: Ticket | Article) -> dict[str, Any]:
         "status": r.status,
         "extra": r.extra or {},
         "content_hash": r.content_hash,
-        "created_at": _iso(r.created_at),
-        "updated_at": _iso(r.updated_at),
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
         "indexed": r.indexed_hash == r.content_hash,
     }
     if isinstance(r, Ticket):
@@ -261,16 +261,12 @@ def record_dict(r: Ticket | Article) -> dict[str, Any]:
             urgency=r.urgency,
             priority=r.priority,
             caller=r.caller,
-            opened_at=_iso(r.opened_at),
-            resolved_at=_iso(r.resolved_at),
+            opened_at=iso(r.opened_at),
+            resolved_at=iso(r.resolved_at),
         )
     else:
         out["body"] = r.body
     return out
-
-
-def _iso(d: datetime | None) -> str | None:
-    return d.isoformat() if d else None
 
 
 def _redact(url: str) -> str:

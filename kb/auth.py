@@ -8,14 +8,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from core.errors import ForbiddenError, InvalidInputError, NotFoundError
+from core.time import iso, utcnow
 from kb.db import Database
-from kb.models import ApiKey, AuditEntry, utcnow
-from models.errors import ForbiddenError, InvalidInputError, NotFoundError
+from kb.models import ApiKey, AuditEntry
 
 ROLES = ("agent", "editor", "admin")
 KEY_PREFIX = "fl_"
@@ -41,20 +41,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _iso(d: datetime | None) -> str | None:
-    if d is not None and d.tzinfo is None:  # SQLite hands back naive UTC
-        d = d.replace(tzinfo=UTC)
-    return d.isoformat() if d else None
-
-
 def _key_dict(k: ApiKey) -> dict[str, Any]:
     return {
         "id": k.id,
         "name": k.name,
         "role": k.role,
         "prefix": k.prefix,
-        "created_at": _iso(k.created_at),
-        "revoked_at": _iso(k.revoked_at),
+        "created_at": iso(k.created_at),
+        "revoked_at": iso(k.revoked_at),
     }
 
 
@@ -142,7 +136,7 @@ class Audit:
                     "target": e.target,
                     "before": e.before,
                     "after": e.after,
-                    "created_at": _iso(e.created_at),
+                    "created_at": iso(e.created_at),
                 }
                 for e in s.scalars(q)
             ]

@@ -17,15 +17,16 @@ import difflib
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.time import aware, iso, utcnow
 from kb.db import Database
-from kb.models import Article, ArticleVersion, DeskTicket, Event, utcnow
-from models.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.models import Article, ArticleVersion, DeskTicket, Event
 
 STATES = ("draft", "review", "published", "retired")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -44,10 +45,6 @@ def article_hash(a: Article) -> str:
     return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
-def _aware(d: datetime | None) -> datetime | None:
-    return d.replace(tzinfo=UTC) if d is not None and d.tzinfo is None else d
-
-
 def article_dict(a: Article, quality: dict[str, Any] | None = None) -> dict[str, Any]:
     out = {
         "id": a.id,
@@ -61,20 +58,15 @@ def article_dict(a: Article, quality: dict[str, Any] | None = None) -> dict[str,
         "status": a.status,
         "version": a.version,
         "author": a.author,
-        "created_at": _iso(a.created_at),
-        "updated_at": _iso(a.updated_at),
-        "reviewed_at": _iso(a.reviewed_at),
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+        "reviewed_at": iso(a.reviewed_at),
         "redirect_to": a.redirect_to,
         "from_ticket": a.from_ticket,
     }
     if quality is not None:
         out["quality"] = quality
     return out
-
-
-def _iso(d: datetime | None) -> str | None:
-    d = _aware(d)
-    return d.isoformat() if d else None
 
 
 class Knowledge:
@@ -141,7 +133,7 @@ class Knowledge:
                     "title": v.title,
                     "author": v.author,
                     "note": v.note,
-                    "created_at": _iso(v.created_at),
+                    "created_at": iso(v.created_at),
                 }
                 for v in rows
             ]
@@ -455,7 +447,7 @@ class Knowledge:
         for a in s.scalars(select(Article).where(Article.id.in_(list(ids)))):
             yes = counts.get((a.id, "feedback", True), 0)
             no = counts.get((a.id, "feedback", False), 0)
-            since = _aware(a.reviewed_at or a.created_at) or now
+            since = aware(a.reviewed_at or a.created_at) or now
             age = (now - since).days
             out[a.id] = {
                 "views": counts.get((a.id, "view", None), 0),

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from models.errors import BackendUnavailableError, ConflictError
+from core.errors import BackendUnavailableError, ConflictError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

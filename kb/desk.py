@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from kb.curation import Knowledge, _aware, _iso
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.time import aware, iso, utcnow
+from kb.curation import Knowledge
 from kb.db import Database
-from kb.models import Article, DeskTicket, Event, utcnow
-from models.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.models import Article, DeskTicket, Event
 
 STATES = ("new", "in_progress", "resolved", "escalated", "closed")
 OPEN_STATES = ("new", "in_progress", "escalated")
@@ -44,9 +45,9 @@ FIELDS = (
 def sla_status(t: DeskTicket, now: datetime | None = None) -> dict[str, Any]:
     """Where the ticket stands against its SLA targets."""
     now = now or utcnow()
-    respond_by, resolve_by = _aware(t.respond_by), _aware(t.resolve_by)
-    responded = _aware(t.responded_at) or _aware(t.resolved_at)
-    resolved = _aware(t.resolved_at)
+    respond_by, resolve_by = aware(t.respond_by), aware(t.resolve_by)
+    responded = aware(t.responded_at) or aware(t.resolved_at)
+    resolved = aware(t.resolved_at)
     if t.state == "escalated":
         resolved = None
     response_breached = respond_by is not None and (responded or now) > respond_by
@@ -55,8 +56,8 @@ def sla_status(t: DeskTicket, now: datetime | None = None) -> dict[str, Any]:
     if resolve_by is not None and resolved is None:
         left = round((resolve_by - now).total_seconds() / 60)
     return {
-        "respond_by": _iso(respond_by),
-        "resolve_by": _iso(resolve_by),
+        "respond_by": iso(respond_by),
+        "resolve_by": iso(resolve_by),
         "response_breached": response_breached,
         "resolution_breached": resolution_breached,
         "breached": response_breached or resolution_breached,
@@ -80,11 +81,11 @@ def ticket_dict(t: DeskTicket, full: bool = False) -> dict[str, Any]:
         "triage_request_id": t.triage_request_id,
         "suggested": list(t.suggested or []),
         "created_by": t.created_by,
-        "created_at": _iso(t.created_at),
-        "updated_at": _iso(t.updated_at),
-        "responded_at": _iso(t.responded_at),
-        "resolved_at": _iso(t.resolved_at),
-        "closed_at": _iso(t.closed_at),
+        "created_at": iso(t.created_at),
+        "updated_at": iso(t.updated_at),
+        "responded_at": iso(t.responded_at),
+        "resolved_at": iso(t.resolved_at),
+        "closed_at": iso(t.closed_at),
         "outcome": t.outcome,
         "resolution": t.resolution,
         "article_id": t.article_id,
@@ -173,7 +174,7 @@ class Desk:
                     "actor": e.actor,
                     "article_id": e.article_id,
                     "data": e.data,
-                    "created_at": _iso(e.created_at),
+                    "created_at": iso(e.created_at),
                 }
                 for e in s.scalars(select(Event).where(Event.ticket_id == t.id).order_by(Event.id))
             ]
@@ -366,6 +367,6 @@ class Desk:
         """A new priority brings new targets, counted from when the ticket was opened."""
         with self.db.session() as s:
             t = self._get(s, ticket_id, lock=True)
-            opened = _aware(t.created_at) or datetime.now(UTC)
+            opened = aware(t.created_at) or datetime.now(UTC)
             t.respond_by = opened + timedelta(minutes=respond_minutes)
             t.resolve_by = opened + timedelta(minutes=resolve_minutes)

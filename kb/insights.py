@@ -15,11 +15,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from kb.curation import _aware, _iso
+from core.settings import KbSettings
+from core.time import aware, iso, utcnow
 from kb.db import Database
 from kb.desk import sla_status
-from kb.models import Article, Correction, DeskTicket, Event, SearchLog, TriageRequest, utcnow
-from kb.settings import KbSettings
+from kb.models import Article, Correction, DeskTicket, Event, SearchLog, TriageRequest
 
 TRIAGE_FIELDS = ("type", "impact", "urgency", "category", "assignment_group", "tier")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
@@ -170,11 +170,11 @@ class Insights:
                         "label": _label([t for t, _ in group]),
                         "ticket_ids": [t.id for t, _ in group],
                         "representatives": [
-                            {"id": t.id, "title": t.title, "created_at": _iso(t.created_at)}
+                            {"id": t.id, "title": t.title, "created_at": iso(t.created_at)}
                             for t, _ in group[:3]
                         ],
                         "best_article_score": round(max(scores), 3) if scores else None,
-                        "latest": _iso(max(_aware(t.created_at) for t, _ in group)),
+                        "latest": iso(max(aware(t.created_at) for t, _ in group)),
                     }
                 )
         clusters.sort(key=lambda c: -c["size"])
@@ -184,7 +184,7 @@ class Insights:
             if q.hits == 0 or (q.top_score is not None and q.top_score < cfg.good_article_score)
         )
         return {
-            "since": _iso(since),
+            "since": iso(since),
             "clusters": clusters[:limit],
             "searches": [{"query": q, "count": n} for q, n in weak.most_common(limit)],
         }
@@ -216,7 +216,7 @@ class Insights:
         if len(rows) < need:
             return []
         vecs = _unit(np.stack([np.frombuffer(t.embedding, np.float32) for t in rows]))
-        times = [_aware(t.created_at) for t in rows]
+        times = [aware(t.created_at) for t in rows]
         used: set[int] = set()
         out = []
         for i, t in enumerate(rows):
@@ -240,15 +240,15 @@ class Insights:
                         "size": len(members),
                         "service": services.most_common(1)[0][0] if services else None,
                         "label": _label(members),
-                        "first": _iso(times[group[0]]),
-                        "last": _iso(times[group[-1]]),
+                        "first": iso(times[group[0]]),
+                        "last": iso(times[group[-1]]),
                         "incidents": [
                             {
                                 "id": m.id,
                                 "title": m.title,
                                 "caller": m.caller,
                                 "state": m.state,
-                                "created_at": _iso(m.created_at),
+                                "created_at": iso(m.created_at),
                             }
                             for m in members
                         ],
@@ -285,7 +285,7 @@ class Insights:
                 )
             )
         return {
-            "since": _iso(since),
+            "since": iso(since),
             "tickets": len(tickets),
             "open": sum(t.state in ("new", "in_progress", "escalated") for t in tickets),
             **kcs_figures(tickets, events),
@@ -372,7 +372,7 @@ def triage_figures(
 def by_day(tickets: Sequence[DeskTicket], key: Any) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, str]] = Counter()
     for t in tickets:
-        counts[(_aware(t.created_at).date().isoformat(), key(t))] += 1  # type: ignore[union-attr]
+        counts[(aware(t.created_at).date().isoformat(), key(t))] += 1  # type: ignore[union-attr]
     return [{"day": d, "key": k, "count": n} for (d, k), n in sorted(counts.items())]
 
 

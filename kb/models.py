@@ -7,7 +7,7 @@ rebuilt (``firstline reindex``); ``indexed_hash`` tells which rows the index has
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,9 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from core.time import utcnow
 
 
 class Base(DeclarativeBase):

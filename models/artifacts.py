@@ -16,7 +16,7 @@ from typing import Any
 
 import joblib
 
-from models.errors import InvalidInputError, ModelNotTrainedError
+from core.errors import InvalidInputError, ModelNotTrainedError
 
 
 @dataclass

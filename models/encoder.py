@@ -26,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from models.errors import BackendUnavailableError, InvalidInputError
+from core.errors import BackendUnavailableError, InvalidInputError
 
 ProgressFn = Callable[[int], None]
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from indexer.service import Firstline
-from kb.settings import (
+from core.settings import (
     ApiSettings,
     ElasticsearchSettings,
     ModelSettings,
     SearchSettings,
     Settings,
 )
+from indexer.service import Firstline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"

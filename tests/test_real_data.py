@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bench.make_seamonkey import build as build_seamonkey
+from core.settings import Settings
 from indexer.evaluation import evaluate_retrieval
 from indexer.service import Firstline
-from kb.settings import Settings
 
 
 @pytest.mark.slow

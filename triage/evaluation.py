@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import InvalidInputError
 from indexer.normalize import normalize
 from indexer.readers import RowError, read_rows
-from models.errors import InvalidInputError
 from triage.training import fit_target, score
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 LEVELS = ("low", "medium", "high")
 

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from core.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
+from core.settings import Settings
 from indexer.normalize import normalize
 from indexer.service import Firstline
 from indexer.types import Filters
 from kb.models import Correction, Ticket, TriageRequest
-from kb.settings import Settings
 from models.artifacts import ArtifactStore
 from models.encoder import encode_cached
-from models.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
 from triage.matrix import PriorityMatrix
 from triage.rules import apply_rules
 from triage.training import (

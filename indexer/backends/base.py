@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from core.errors import InvalidInputError
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
-from models.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from kb.settings import Settings
+    from core.settings import Settings
 
 
 @runtime_checkable

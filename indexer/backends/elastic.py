@@ -18,16 +18,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
 
+from core.errors import BackendUnavailableError, InvalidInputError
+from core.settings import ElasticsearchSettings, SearchSettings
+from core.time import iso
 from indexer.fusion import Fused, hybrid, single, to_hit
 from indexer.normalize import query_terms
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
-from kb.settings import ElasticsearchSettings, SearchSettings
-from models.errors import BackendUnavailableError, InvalidInputError
 
 log = logging.getLogger("firstline.elasticsearch")
 
@@ -64,12 +65,6 @@ def mapping(dim: int) -> dict[str, Any]:
             "chunks": {"type": "nested", "properties": {"vector": vector}},
         },
     }
-
-
-def _aware(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 class ElasticsearchBackend:
@@ -197,7 +192,7 @@ class ElasticsearchBackend:
             "kind": d.kind,
             "category": d.category,
             "status": d.status,
-            "created_at": _aware(d.created_at),
+            "created_at": iso(d.created_at),
             "title": d.title,
             "body": d.body,
             "title_vector": title.tolist(),
@@ -265,9 +260,9 @@ class ElasticsearchBackend:
             if f.date_from or f.date_to:
                 rng: dict[str, str] = {}
                 if f.date_from:
-                    rng["gte"] = _aware(f.date_from) or ""
+                    rng["gte"] = iso(f.date_from) or ""
                 if f.date_to:
-                    rng["lte"] = _aware(f.date_to) or ""
+                    rng["lte"] = iso(f.date_to) or ""
                 must.append({"range": {"created_at": rng}})
             if f.exclude_ids:
                 must_not.append({"ids": {"values": list(f.exclude_ids)}})

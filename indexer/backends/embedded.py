@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.errors import InvalidInputError
+from core.settings import SearchSettings
 from indexer.backends.text import TextIndex, doc_key
 from indexer.backends.vectors import VectorStore
 from indexer.fusion import hybrid, single, to_hit
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
-from kb.settings import SearchSettings
-from models.errors import InvalidInputError
 
 SCHEMA_VERSION = 1
 

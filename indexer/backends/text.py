@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import tantivy
 
+from core.time import aware
 from indexer.normalize import query_terms
 from indexer.types import Filters, IndexDoc
 
@@ -112,8 +113,8 @@ class TextIndex:
                     s,
                     "created",
                     tantivy.FieldType.Date,
-                    _aware(filters.date_from),
-                    _aware(filters.date_to),
+                    aware(filters.date_from),
+                    aware(filters.date_to),
                 )
             )
         return must
@@ -181,12 +182,6 @@ class TextIndex:
 
     def reload(self) -> None:
         self.index.reload()
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is not None:
-        return dt
-    return dt.replace(tzinfo=UTC)
 
 
 def _lead(text: str, n: int) -> str:

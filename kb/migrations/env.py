@@ -13,7 +13,7 @@ def run_migrations_online() -> None:
     if connection is None:  # plain `alembic` command line use
         from sqlalchemy import create_engine
 
-        from kb.settings import get_settings
+        from core.settings import get_settings
 
         engine = create_engine(get_settings().database_url)
         with engine.begin() as connection:

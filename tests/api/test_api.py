@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from kb.settings import Settings
+from core.settings import Settings
 from tests.conftest import AUTH
 
 TICKETS = [

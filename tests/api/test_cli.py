@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app, main
+from core.errors import InvalidInputError
+from core.settings import get_settings
 from indexer.evaluation import average_precision, metrics
-from kb.settings import get_settings
-from models.errors import InvalidInputError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRSTLINE = ROOT / ".venv" / "bin" / "firstline"

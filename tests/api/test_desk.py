@@ -416,8 +416,8 @@ def test_searches_feed_gaps_only_when_articles_were_asked_for(
 def test_a_kb_write_stands_and_is_audited_when_the_index_is_down(
     client: TestClient, editor: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from core.errors import BackendUnavailableError
     from indexer.ingest import Ingestor
-    from models.errors import BackendUnavailableError
 
     def down(self, progress=None):  # noqa: ANN001, ANN202
         raise BackendUnavailableError("search engine unreachable")

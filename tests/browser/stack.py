@@ -19,8 +19,8 @@ import httpx
 import uvicorn
 
 from api.app import create_app
+from core.settings import ModelSettings, Settings
 from indexer.service import Firstline
-from kb.settings import ModelSettings, Settings
 from tests.conftest import ADMIN_KEY, DEMO, ROOT, free_port, make_settings, stop_process
 from triage.service import Triager
 

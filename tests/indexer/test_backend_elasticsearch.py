@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import BackendUnavailableError, InvalidInputError
+from core.settings import SearchSettings
 from indexer.backends.elastic import ElasticsearchBackend, _unmark
 from indexer.types import Filters
-from kb.settings import SearchSettings
-from models.errors import BackendUnavailableError, InvalidInputError
 from tests.conftest import es_settings
 from tests.indexer.contract import ENC, BackendContract, corpus, req
 
@@ -62,7 +62,7 @@ def test_rejected_document_is_reported_and_the_rest_written(make_backend) -> Non
 
 
 def test_unreachable_cluster_is_backend_unavailable() -> None:
-    from kb.settings import ElasticsearchSettings
+    from core.settings import ElasticsearchSettings
 
     b = ElasticsearchBackend(
         ElasticsearchSettings(urls=["http://127.0.0.1:1"], request_timeout=1, max_retries=0),

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import InvalidInputError
+from core.settings import SearchSettings
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.types import Filters, IndexDoc
-from kb.settings import SearchSettings
-from models.errors import InvalidInputError
 from tests.indexer.contract import ENC, BackendContract, corpus, req
 
 

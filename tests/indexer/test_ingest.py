@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from core.errors import InvalidInputError
+from core.settings import Settings
 from indexer.service import Firstline
 from indexer.types import Filters
-from kb.settings import Settings
-from models.errors import InvalidInputError
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

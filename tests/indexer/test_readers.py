@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InvalidInputError
 from indexer.readers import RowError, read_rows
-from models.errors import InvalidInputError
 
 CSV_GOOD = (
     "Number,Short description,Description\n"

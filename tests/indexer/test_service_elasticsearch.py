@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.errors import BackendUnavailableError
+from core.settings import Settings
 from indexer.service import Firstline
-from kb.settings import Settings
-from models.errors import BackendUnavailableError
 from tests.conftest import (
     AUTH,
     ROOT,

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.time import utcnow
 from kb.curation import Knowledge
 from kb.db import Database
 from kb.desk import Desk
 from kb.models import Article
-from models.errors import ConflictError, InvalidInputError, NotFoundError
 
 
 @pytest.fixture
@@ -161,8 +162,6 @@ def test_merge_moves_links_and_redirects(kb: Knowledge) -> None:
 
 def test_quality_signals_and_review_due(kb: Knowledge) -> None:
     from datetime import timedelta
-
-    from kb.models import utcnow
 
     a = kb.transition(draft(kb)["id"], "published", 1, "ana")
     for helpful in (True, True, False):

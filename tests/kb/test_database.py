@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
+from core.settings import DatabaseSettings, Settings
 from indexer.service import Firstline
 from kb.db import Database
 from kb.models import Ticket
-from kb.settings import DatabaseSettings, Settings
 from tests.conftest import make_settings
 
 TICKETS = [
@@ -99,7 +99,7 @@ def test_postgresql_roundtrip(postgres_url: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
-    from models.errors import BackendUnavailableError
+    from core.errors import BackendUnavailableError
 
     settings = make_settings(tmp_path)
     settings.database = DatabaseSettings(url="postgresql+psycopg://nobody@127.0.0.1:1/none")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import ConflictError
+from core.settings import KbSettings
 from kb.auth import Audit, Keys
 from kb.curation import Knowledge
 from kb.db import Database
 from kb.desk import Desk
 from kb.insights import Insights
-from kb.settings import KbSettings
-from models.errors import ConflictError
 
 pytestmark = pytest.mark.postgres
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import ConflictError, InvalidInputError
+from core.settings import KbSettings
+from core.time import utcnow
 from kb.curation import Knowledge
 from kb.db import Database
 from kb.desk import Desk
 from kb.insights import Insights
-from kb.models import Correction, DeskTicket, SearchLog, TriageRequest, utcnow
-from kb.settings import KbSettings
-from models.errors import ConflictError, InvalidInputError
+from kb.models import Correction, DeskTicket, SearchLog, TriageRequest
 
 DIM = 8
 

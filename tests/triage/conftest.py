@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
+from core.settings import Settings
 from indexer.service import Firstline
-from kb.settings import Settings
 from tests.conftest import DEMO, make_settings
 from triage.service import Triager
 

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from core.settings import Settings
 from indexer.service import Firstline
-from kb.settings import Settings
 from tests.conftest import AUTH, make_settings
 from tests.triage.conftest import TriageEnv, ingest_demo
 from triage.training import TARGETS

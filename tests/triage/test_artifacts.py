@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InvalidInputError, ModelNotTrainedError
 from models.artifacts import ArtifactStore
-from models.errors import InvalidInputError, ModelNotTrainedError
 
 
 def test_versions_are_listed_in_the_order_they_were_saved(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from kb.settings import get_settings
+from core.settings import get_settings
 
 ROWS = {
     "Printing": [

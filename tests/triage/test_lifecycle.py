@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import triage.training
-from models.errors import InvalidInputError
+from core.errors import InvalidInputError
 from tests.triage.conftest import TriageEnv
 from triage.training import TARGETS
 

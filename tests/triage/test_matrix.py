@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.errors import InvalidInputError
+from core.errors import InvalidInputError
 from triage.matrix import DEFAULT_CELLS, PriorityMatrix, learn_matrix
 
 # ServiceNow's default: four priorities, low/low folded into P4.

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
+from core.settings import Settings
 from indexer.service import Firstline
 from kb.models import Correction, TriageRequest
-from kb.settings import Settings
-from models.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
 from tests.triage.conftest import TriageEnv
 from triage.matrix import PriorityMatrix
 from triage.service import Triager, request_text
