@@ -127,6 +127,11 @@ class SearchSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1, le=10_000, description="Rows per committed batch.")
+    date_order: Literal["dmy", "mdy"] = Field(
+        default="dmy",
+        description="How an all-numeric date such as 03/04/2021 is read: day first ('dmy') or "
+        "month first ('mdy'). ISO dates and named months are never ambiguous.",
+    )
 
 
 class TriageSettings(BaseModel):
@@ -208,6 +213,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("var"), description="Where local state is kept.")
+    timezone: str = Field(
+        default="UTC",
+        description="Zone of dates given without one (in files and in API filters), e.g. "
+        "'Europe/Amsterdam'. Everything is stored in UTC.",
+    )
     database: DatabaseSettings = DatabaseSettings()
     model: ModelSettings = ModelSettings()
     search: SearchSettings = SearchSettings()

@@ -83,6 +83,21 @@ class Firstline:
     def reindex(self, progress: Progress | None = None) -> int:
         return self.ingestor.reindex(progress)
 
+    def index_changed(self) -> None:
+        """The SQL record changed (a desk move, a KB edit): bring the index up to date.
+
+        For now the pending rows are indexed here, best effort (a search engine that is down
+        leaves them pending for the next sync); the sync worker of issue #11 replaces this body.
+        """
+        import logging
+
+        from core.errors import BackendUnavailableError
+
+        try:
+            self.ingestor.sync_pending()
+        except BackendUnavailableError as e:
+            logging.getLogger("firstline.index").warning("index not updated now: %s", e)
+
     # -- reading -------------------------------------------------------------------------
     def search(
         self,
