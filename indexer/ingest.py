@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from indexer.readers import RowError, read_rows
 from indexer.types import IndexFailure
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
+from kb.records import upsert
 from models.encoder import Encoder
 
 Progress = Callable[[int], None]
@@ -200,44 +200,15 @@ class Ingestor:
         records: list[Record],
         report: IngestReport,
     ) -> list[int]:
-        """Write new and changed rows; return the ids of rows that need (re)indexing."""
+        """Write new and changed rows (through the record's one writer); return the ids of
+        rows that need (re)indexing."""
         with self.db.session() as s:
-            existing = {
-                r.external_id: r
-                for r in s.scalars(
-                    select(model).where(
-                        model.source == source,
-                        model.external_id.in_([r.external_id for r in records]),
-                    )
-                )
-            }
-            pending: list[Any] = []
-            for rec in records:
-                row = existing.get(rec.external_id)
-                if row is None:
-                    row = model(source=source, external_id=rec.external_id)
-                    _assign(row, rec)
-                    s.add(row)
-                    report.added += 1
-                    pending.append(row)
-                elif isinstance(row, Article) and row.version > 1:
-                    # Edited or moved along its lifecycle in firstline since it was imported:
-                    # the KB is now the article's home, and an import never overwrites it.
-                    report.curated += 1
-                    if row.indexed_hash != row.content_hash:
-                        pending.append(row)
-                elif row.content_hash != rec.content_hash:
-                    _assign(row, rec)
-                    row.embedding = None
-                    row.indexed_hash = None
-                    report.updated += 1
-                    pending.append(row)
-                else:
-                    report.unchanged += 1
-                    if row.indexed_hash != row.content_hash:
-                        pending.append(row)
-            s.flush()
-            return [r.id for r in pending]
+            done = upsert(s, records[0].kind, source, records)
+        report.added += done.added
+        report.updated += done.updated
+        report.unchanged += done.unchanged
+        report.curated += done.curated
+        return done.pending
 
     def _index(
         self, model: type[Ticket] | type[Article], ids: list[int]
@@ -346,14 +317,3 @@ def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> li
 def _not_indexed(model: type[Ticket] | type[Article]):  # noqa: ANN202
     return or_(model.indexed_hash.is_(None), model.indexed_hash != model.content_hash)
 
-
-def _assign(row: Ticket | Article, rec: Record) -> None:
-    v = rec.values
-    row.content_hash = rec.content_hash
-    for key, value in v.items():
-        if key in ("opened_at", "resolved_at", "created_at", "updated_at"):
-            value = datetime.fromisoformat(value) if value else None
-            if key in ("created_at", "updated_at") and value is None:
-                continue
-        if hasattr(type(row), key):
-            setattr(row, key, value)

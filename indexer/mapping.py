@@ -7,7 +7,6 @@ map to nothing are kept in ``extra`` so nothing in the export is lost.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import InvalidInputError
+from kb.records import Record, content_hash
 
 TICKET_FIELDS: dict[str, list[str]] = {
     "external_id": [
@@ -171,14 +171,6 @@ def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -
     return Mapping_(kind, columns, [h for h in header if h not in taken])
 
 
-@dataclass(slots=True)
-class Record:
-    kind: str
-    external_id: str
-    values: dict[str, Any]
-    content_hash: str
-
-
 def _as_text(v: Any) -> str:
     if v is None:
         return ""
@@ -215,11 +207,6 @@ def _tags(v: Any) -> list[str]:
     if isinstance(v, list):
         return [str(t).strip() for t in v if str(t).strip()]
     return [t.strip() for t in re.split(r"[,;|]", str(v)) if t.strip()]
-
-
-def content_hash(values: Mapping[str, Any]) -> str:
-    blob = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def build_record(mapping: Mapping_, row: Mapping[str, Any]) -> Record:

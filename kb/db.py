@@ -73,7 +73,14 @@ class Database:
         return self._engine
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, within: Session | None = None) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back if it raises.
+
+        ``within``: the caller's unit of work, joined as it is (no commit here), so that a
+        workflow's change, its events and its audit entry commit together or not at all."""
+        if within is not None:
+            yield within
+            return
         self.engine  # noqa: B018 - connects and migrates on first use
         assert self._sessions is not None
         session = self._sessions()
