@@ -38,6 +38,8 @@ from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import SearchLog
+from services.desk import DeskWorkflow
+from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -58,6 +60,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         app.state.insights = Insights(db, settings.kb)
         app.state.audit = Audit(db)
         app.state.keys = Keys(db)
+        app.state.desk_flow = DeskWorkflow(
+            app.state.service, app.state.triager, app.state.desk, app.state.audit
+        )
+        app.state.knowledge_flow = KnowledgeWorkflow(
+            app.state.service, app.state.knowledge, app.state.desk, app.state.audit
+        )
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:

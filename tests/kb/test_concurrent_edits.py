@@ -4,25 +4,34 @@ PostgreSQL — a 409 carrying the article as it is now, never the driver's text.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, select
 
 from core.errors import ConflictError
 from kb.curation import Knowledge
 from kb.db import Database
+from kb.models import Article, ArticleVersion
 
 EDITORS = 20
+TITLE = "Race: reset a password"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'kb.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     database = Database(url)
     yield database
+    # The PostgreSQL database is shared by the session's tests: leave it as it was found.
+    with database.session() as s:
+        ids = list(s.scalars(select(Article.id).where(Article.title == TITLE)))
+        s.execute(delete(ArticleVersion).where(ArticleVersion.article_id.in_(ids)))
+        s.execute(delete(Article).where(Article.id.in_(ids)))
     database.close()
 
 
@@ -31,7 +40,7 @@ def test_twenty_editors_on_one_version_one_wins_every_other_gets_the_current_art
     db: Database, action: str
 ) -> None:
     kb = Knowledge(db)
-    a = kb.create("Race: reset a password", "version one", "ana")
+    a = kb.create(TITLE, "version one", "ana")
     barrier = threading.Barrier(EDITORS)
     results: dict[str, object] = {}
 
