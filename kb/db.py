@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.errors import BackendUnavailableError, ConflictError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("firstline.db")
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -95,7 +97,9 @@ class Database:
             raise ConflictError("changed by someone else meanwhile; reload and try again") from e
         except IntegrityError as e:  # a concurrent writer got there first
             session.rollback()
-            raise ConflictError(f"changed by someone else meanwhile ({_short(e)})") from e
+            # The driver's text names tables and constraints: logged, not shown to the client.
+            log.warning("write refused by a constraint: %s", _short(e))
+            raise ConflictError("changed by someone else meanwhile; reload and try again") from e
         except BaseException:
             session.rollback()
             raise

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.time import aware, iso, utcnow
@@ -219,6 +221,25 @@ class Desk:
             return out
 
     # -- the agent's actions -------------------------------------------------------------
+    def _save(self, s: Session, t: DeskTicket) -> dict[str, Any]:
+        """Write the move.  Two agents moving one ticket at once: on PostgreSQL the row lock
+        makes the second wait and fail its state check; on SQLite (no row locks) the second's
+        update from a stale read matches no row (``row_version``).  Either way the loser gets
+        the same conflict, with the ticket as it is now, and nothing of its move is kept."""
+        ticket_id = t.id
+        try:
+            s.flush()
+        except (IntegrityError, StaleDataError) as e:
+            with self.db.session() as fresh:  # committed state, outside the failed write
+                current = fresh.get(DeskTicket, ticket_id)
+                now = ticket_dict(current) if current is not None else None
+            raise ConflictError(
+                f"desk ticket {ticket_id} was moved by someone else meanwhile; "
+                "reload it and try again",
+                current=now,
+            ) from e
+        return ticket_dict(t)
+
     def _move(self, t: DeskTicket, to: str, allowed_from: Sequence[str]) -> None:
         if t.state not in allowed_from:
             raise ConflictError(
@@ -235,7 +256,7 @@ class Desk:
             if t.responded_at is None:
                 t.responded_at = utcnow()
                 s.add(Event(kind="responded", ticket_id=t.id, actor=actor, data={}))
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def resolve_with_article(
         self,
@@ -267,7 +288,7 @@ class Desk:
                     data={"line": line, "suggested": a.id in (t.suggested or [])},
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def resolve_with_answer(
         self,
@@ -301,7 +322,7 @@ class Desk:
                     data={"line": line, "captured": draft is not None},
                 )
             )
-            out = ticket_dict(t)
+            out = self._save(s, t)
         out["draft"] = draft
         return out
 
@@ -350,7 +371,7 @@ class Desk:
                     },
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def close(self, ticket_id: int, actor: str, within: Session | None = None) -> dict[str, Any]:
         with self.db.session(within) as s:
@@ -358,7 +379,7 @@ class Desk:
             self._move(t, "closed", ("resolved",))
             t.closed_at = utcnow()
             s.add(Event(kind="closed", ticket_id=t.id, actor=actor, data={}))
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def set_fields(
         self, ticket_id: int, values: dict[str, Any], actor: str, within: Session | None = None
@@ -380,7 +401,7 @@ class Desk:
                     data={"before": before, "after": values},
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def reset_sla(
         self,
