@@ -5,13 +5,15 @@ succeed when retried, as a user retrying after an error would."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from core.settings import Settings
+from core.settings import DatabaseSettings, Settings
 from indexer.service import Firstline
 from kb.auth import Audit, Principal
 from kb.curation import Knowledge
@@ -28,7 +30,7 @@ from kb.models import (
 )
 from services.desk import DeskWorkflow
 from services.knowledge import KnowledgeWorkflow
-from tests.conftest import DEMO
+from tests.conftest import DEMO, make_settings
 from triage.service import Triager
 
 AGENT = Principal("maria", "agent")
@@ -57,13 +59,42 @@ class Flows:
         self.kb = KnowledgeWorkflow(service, self.knowledge, self.desk_store, audit)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """SQLite, and a database of its own on the PostgreSQL server (these tests fill it)."""
+    settings = make_settings(tmp_path)
+    if request.param == "sqlite":
+        yield settings
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(request.getfixturevalue("postgres_url"))
+    name = f"firstline_flows_{uuid.uuid4().hex[:10]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield settings.model_copy(update={"database": DatabaseSettings(url=url)})
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def stack(service: Firstline, settings: Settings) -> Iterator[tuple[Flows, Flows]]:
+def service(settings: Settings) -> Iterator[Firstline]:
+    svc = Firstline(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def stack(service: Firstline, settings: Settings) -> tuple[Flows, Flows]:
     """The workflows twice over one record: with a working audit log and with a failing one."""
     service.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
-    yield (
-        Flows(service, settings, Audit(service.db)),
-        Flows(service, settings, AuditDown(service.db)),
+    return Flows(service, settings, Audit(service.db)), Flows(
+        service, settings, AuditDown(service.db)
     )
 
 
