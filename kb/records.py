@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -70,15 +70,13 @@ def upsert(s: Session, kind: str, source: str, records: Sequence[Record]) -> Ups
     """Store new and changed records of one kind and source in the caller's unit of work."""
     model = RECORD_TYPES[kind]
     out = Upserted()
-    existing = {
-        r.external_id: r
-        for r in s.scalars(
-            select(model).where(
-                model.source == source,
-                model.external_id.in_([r.external_id for r in records]),
-            )
+    found = s.scalars(
+        select(model).where(
+            model.source == source,
+            model.external_id.in_([r.external_id for r in records]),
         )
-    }
+    ).all()
+    existing = {r.external_id: r for r in cast(Sequence[Ticket | Article], found)}
     pending: list[Any] = []
     for rec in records:
         row = existing.get(rec.external_id)
