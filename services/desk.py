@@ -17,6 +17,7 @@ from indexer.types import Filters
 from kb.auth import Audit, Principal
 from kb.desk import FIELDS, Desk
 from kb.records import upsert
+from services.after_commit import index_changed
 from triage.service import Triager, request_text
 
 DESK_SOURCE = "desk"
@@ -99,7 +100,7 @@ class DeskWorkflow:
                 )
             self._write_back(s, after)
             self.audit.write(who, "desk.resolve", after["ref"], {"state": before}, after, within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return after
 
     def _write_back(self, s: Session, ticket: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from indexer.service import Firstline
 from kb.auth import Audit, Principal
 from kb.curation import Knowledge
 from kb.desk import Desk
+from services.after_commit import index_changed
 
 
 class KnowledgeWorkflow:
@@ -36,7 +37,7 @@ class KnowledgeWorkflow:
         with self.db.session() as s:
             a = self.knowledge.create(title, body, who.name, category, tags, within=s)
             self.audit.write(who, "kb.create", a["ref"], None, a, within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return a
 
     def read(self, article_id: int, who: Principal) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class KnowledgeWorkflow:
             before = self.knowledge.get(article_id, within=s)
             after = self.knowledge.update(article_id, version, who.name, within=s, **changes)
             self.audit.write(who, "kb.edit", after["ref"], before, after, within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return after
 
     def transition(
@@ -71,7 +72,7 @@ class KnowledgeWorkflow:
             after = self.knowledge.transition(article_id, to, version, who.name, note, within=s)
             previous = {"status": before["status"]}
             self.audit.write(who, f"kb.{to}", after["ref"], previous, after, within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return after
 
     def merge(
@@ -83,7 +84,7 @@ class KnowledgeWorkflow:
             out = self.knowledge.merge(article_id, into, who.name, version, within=s)
             target = f"article:{article_id}"
             self.audit.write(who, "kb.merge", target, before, out["merged"], within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return out
 
     def feedback(
@@ -111,5 +112,5 @@ class KnowledgeWorkflow:
             a = self.knowledge.draft_from_cluster(tickets, who.name, title, within=s)
             after = {**a, "tickets": list(ticket_ids)}
             self.audit.write(who, "kb.draft_from_gap", a["ref"], None, after, within=s)
-        self.service.index_changed()
+        index_changed(self.service)
         return a

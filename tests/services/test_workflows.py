@@ -226,3 +226,22 @@ def test_a_knowledge_action_whose_audit_write_fails_leaves_nothing_stored(
         assert ok.kb.read(published, EDITOR)["quality"]["views"] == before + 1
         return
     assert_all_or_nothing(service, lambda: run(down), lambda: run(ok))
+
+
+def test_an_index_that_cannot_catch_up_does_not_fail_a_committed_action(
+    service: Firstline, stack: tuple[Flows, Flows], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failure 2 of issue #11 in its general form: once the action committed, no error of the
+    index may reach the client (a retry would be refused or make a duplicate)."""
+    ok, _ = stack
+
+    def broken() -> None:
+        raise ValueError("a document the index cannot take")
+
+    monkeypatch.setattr(service, "index_changed", broken)
+    ticket = ok.desk.intake(REQUEST, AGENT)["ticket"]["id"]
+    after = ok.desk.resolve(ticket, AGENT, resolution="Reset it with SSPR.")
+    assert after["state"] == "resolved"
+    a = ok.kb.create(EDITOR, "Mail full", "Archive old mail.")
+    assert ok.kb.transition(a["id"], EDITOR, "published", 1)["status"] == "published"
+    assert service.ingestor.pending_count() > 0  # stored, and still waiting for the index
