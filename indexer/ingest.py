@@ -316,4 +316,3 @@ def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> li
 
 def _not_indexed(model: type[Ticket] | type[Article]):  # noqa: ANN202
     return or_(model.indexed_hash.is_(None), model.indexed_hash != model.content_hash)
-
