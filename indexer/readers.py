@@ -61,6 +61,17 @@ def _bad_bytes(value: str) -> str | None:
     return None
 
 
+def _clean(value: Any) -> Any:
+    """``value`` with :func:`clean_text` applied to every string in it (JSON's ``\\u0000``)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def read_rows(path: Path, encoding: str = "utf-8", delimiter: str | None = None) -> Iterator[Row]:
     """Every data row of ``path``; a file that is not readable text is one clear
     :class:`InvalidInputError` (corrupt gzip, binary file), never a traceback."""
@@ -103,8 +114,13 @@ def _read_jsonl(path: Path, encoding: str) -> Iterator[Row]:
                 continue
             try:
                 obj = json.loads(line)
+                if isinstance(obj, dict):
+                    obj = _clean(obj)
             except json.JSONDecodeError as e:
                 yield i, RowError(i, f"broken JSON: {e.msg} at column {e.colno}")
+                continue
+            except RecursionError:
+                yield i, RowError(i, "JSON nested too deeply")
                 continue
             if not isinstance(obj, dict):
                 yield i, RowError(i, "a line must hold a JSON object")
