@@ -23,6 +23,9 @@ from core.text import clean_text
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 _SNIFF_BYTES = 8192
+_CONTROL_BYTES = [bytes([b]) for b in (*range(0, 9), 11, 12, *range(14, 27), *range(28, 32))]
+# zip (xlsx, docx), PNG, JPEG, GIF, PDF, OLE2 (xls, doc, msg)
+_BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\xd0\xcf\x11\xe0")
 
 
 @dataclass(slots=True)
@@ -94,7 +97,12 @@ def _check_text(path: Path, encoding: str) -> None:
     """Refuse a binary file (an image, a spreadsheet renamed .csv) before reading rows."""
     with _open_binary(path) as fh:
         head = fh.read(_SNIFF_BYTES)
-    if b"\x00" in head and not encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
+    if encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32")):
+        return  # their ASCII is half NUL bytes
+    # A stray NUL in an export is cleaned like any control character; a file that is mostly
+    # control bytes, or starts like an archive, image or document, is not text.
+    controls = sum(head.count(b) for b in _CONTROL_BYTES)
+    if head.startswith(_BINARY_MAGIC) or controls > max(16, len(head) // 20):
         raise InvalidInputError(
             f"{path.name}: a binary file, not CSV or JSONL text"
             " (if it is UTF-16 text, say so with --encoding utf-16)"
