@@ -24,6 +24,7 @@ TICKET_FIELDS: dict[str, list[str]] = {
         "ticket id",
         "ticket number",
         "issue id",
+        "issue key",
         "key",
         "external id",
         "incident id",
