@@ -8,9 +8,10 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from core.settings import IngestSettings, Settings
+from core.settings import DatabaseSettings, IngestSettings, Settings
 from indexer.service import Firstline
 from kb.models import Ticket
 from tests.conftest import make_settings
@@ -154,5 +155,50 @@ def test_naive_dates_take_the_configured_zone_and_a_run_may_override_it(tmp_path
     try:
         service.ingest_file(path, timezone="America/New_York")
         assert opened(service)["X1"] == datetime(2021, 9, 30, 21, 20, tzinfo=UTC)
+    finally:
+        service.close()
+
+
+MESSY = (
+    "Issue key,Summary,Description,Created\n"
+    "OPS-1,Dock\x00 not charging,NUL\x00 bytes from an old export,30/Sep/21 5:20 PM\n"
+    'OPS-2,"Unclosed quote,swallows nothing,1/Oct/21 09:05\n'
+    "OPS-3,Badge reader broken,Door 4,9999-12-31\n"
+    "OPS-4,Scanner offline,Floor 2,0001-01-01\n"
+    "OPS-5,Wifi slow,Meeting rooms,2 Oct 2021\n"
+)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_messy_export_goes_in_the_same_on_both_databases(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    settings = make_settings(tmp_path)
+    if database == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        settings = settings.model_copy(update={"database": DatabaseSettings(url=url)})
+    path = tmp_path / "messy.csv"
+    path.write_bytes(MESSY.encode())
+    service = Firstline(settings)
+    try:
+        report = service.ingest_file(path, source=f"messy-{database}")
+        assert (report.rows, report.added) == (5, 4)
+        assert [e.row for e in report.skipped] == [2]
+        assert [(w.row, w.value) for w in report.warnings] == [(3, "9999-12-31"), (4, "0001-01-01")]
+        got = {k: v for k, v in opened(service).items() if k.startswith("OPS-")}
+        assert got == {
+            "OPS-1": datetime(2021, 9, 30, 17, 20, tzinfo=UTC),
+            "OPS-3": None,
+            "OPS-4": None,
+            "OPS-5": datetime(2021, 10, 2, tzinfo=UTC),
+        }
+        one = service.get("ticket", "OPS-1", source=f"messy-{database}")
+        assert (one["title"], one["description"]) == (
+            "Dock not charging",
+            "NUL bytes from an old export",
+        )
+        assert service.ingestor.pending_count() == 0
     finally:
         service.close()
