@@ -366,9 +366,7 @@ def test_a_corrupt_gzip_file_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_truncated_gzip_file_is_one_clear_error(tmp_path: Path) -> None:
-    data = gzip.compress(
-        b"id,title\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(9999))
-    )
+    data = gzip.compress(b"id,title\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(9999)))
     path = tmp_path / "export.csv.gz"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(InvalidInputError, match="export.csv.gz: not a valid gzip file"):
