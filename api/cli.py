@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.text import Text
 from api.cli_users import users_app
 from core.errors import FirstlineError
 from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from indexer.ingest import IngestReport
 
 app = typer.Typer(
     help="firstline: search the knowledge base and past resolved tickets, triage requests.\n\n"
@@ -85,33 +88,84 @@ def ingest(
         ),
     ] = "default",
     encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Read every date with this strptime format, e.g. '%d/%b/%y %H:%M'. Without it"
+            " ISO dates, Jira's 30/Sep/21 17:20, named months, epoch seconds and numeric dates"
+            " (day or month first, setting FIRSTLINE_INGEST__DATE_ORDER) are recognised."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of dates written without one, e.g. Europe/Amsterdam"
+            " (default: setting FIRSTLINE_TIMEZONE)."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Add or update resolved tickets or KB articles from export files (idempotent)."""
+    """Add or update resolved tickets or KB articles from export files (idempotent).
+
+    A row that cannot be read is skipped and reported (row number and reason); a date that
+    cannot be read or lies outside 1900-2200 is stored empty and reported as a warning (row,
+    column, value). Exit codes: 0 every row went in as it was; 4 done, but some rows were
+    skipped or have warnings (listed); 1 error (nothing usable in a file, unreadable file, bad
+    option).
+    """
     service = _service()
+    partial = False
     try:
+        dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
             with _bar(f"ingest {path.name}", total) as advance:
-                report = service.ingest_file(path, kind, map_, source, encoding, advance)
+                report = service.ingest_file(
+                    path, kind, map_, source, encoding, advance, dates.fmt, dates.tz
+                )
             if json_out:
                 out.print_json(json.dumps({"file": str(path), **report.as_dict()}))
-                continue
-            out.print(
-                f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
-                f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
-                f" ({report.indexed} indexed)"
-                + (f"; {report.curated} curated in the KB since, kept" if report.curated else "")
-            )
-            out.print(f"  mapping: {report.mapping}", style="dim")
-            for e in report.skipped[:20]:
-                err.print(f"  row {e.row}: {e.reason}", style="yellow")
-            if len(report.skipped) > 20:
-                err.print(f"  ... and {len(report.skipped) - 20} more skipped rows")
+            else:
+                _print_ingest_report(path, report)
             if report.skipped and len(report.skipped) == report.rows:
                 raise FirstlineError(f"{path.name}: every row was rejected")
+            partial = partial or not report.complete
     finally:
         service.close()
+    if partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+# `firstline ingest` finished, but some rows were skipped or stored with a field emptied.
+EXIT_PARTIAL = 4
+_SHOWN = 20
+
+
+def _print_ingest_report(path: Path, report: IngestReport) -> None:
+    out.print(
+        f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
+        f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
+        + (f", {len(report.warnings)} warnings" if report.warnings else "")
+        + f" ({report.indexed} indexed)"
+        + (f"; {report.curated} curated in the KB since, kept" if report.curated else ""),
+        markup=False,
+        highlight=False,
+    )
+    out.print(f"  mapping: {report.mapping}", style="dim", markup=False, highlight=False)
+    # User text (values, reasons quoting them) is printed as text, never as console markup.
+    for e in report.skipped[:_SHOWN]:
+        err.print(f"  row {e.row}: {e.reason}", style="yellow", markup=False, highlight=False)
+    if len(report.skipped) > _SHOWN:
+        err.print(f"  ... and {len(report.skipped) - _SHOWN} more skipped rows")
+    for w in report.warnings[:_SHOWN]:
+        err.print(
+            f"  row {w.row}, column {w.column!r}: {w.value!r} stored empty: {w.reason}",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
+    if len(report.warnings) > _SHOWN:
+        err.print(f"  ... and {len(report.warnings) - _SHOWN} more warnings")
 
 
 def _parse_date(value: str | None, name: str) -> datetime | None:

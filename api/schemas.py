@@ -59,6 +59,13 @@ class RowProblem(BaseModel):
     reason: str
 
 
+class RowWarning(BaseModel):
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
 class IngestResult(BaseModel):
     kind: str
     source: str
@@ -71,6 +78,11 @@ class IngestResult(BaseModel):
     )
     indexed: int
     skipped: list[RowProblem]
+    warnings: list[RowWarning] = Field(
+        default_factory=list,
+        description="Values that could not be used (e.g. a date that cannot be read or is out "
+        "of range): the row is stored with that field empty.",
+    )
 
 
 class SearchIn(_In):

@@ -22,6 +22,7 @@ from core.errors import InvalidInputError
 from indexer.backends.base import SearchBackend
 from indexer.documents import embedding_inputs, to_index_doc
 from indexer.mapping import (
+    DateReading,
     Record,
     build_record,
     parse_mapping_options,
@@ -37,6 +38,14 @@ from models.encoder import Encoder
 Progress = Callable[[int], None]
 
 
+@dataclass(slots=True)
+class RowWarning:
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
 @dataclass
 class IngestReport:
     kind: str
@@ -50,6 +59,14 @@ class IngestReport:
     skipped: list[RowError] = field(default_factory=list)
     index_errors: list[IndexFailure] = field(default_factory=list)
     mapping: str = ""
+    # Values that could not be used (a date that cannot be read or is out of range): the row
+    # is stored with that field empty.
+    warnings: list[RowWarning] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every row went in as it was: nothing skipped, nothing emptied."""
+        return not self.skipped and not self.warnings
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +81,10 @@ class IngestReport:
             "skipped": [{"row": e.row, "reason": e.reason} for e in self.skipped],
             "index_errors": [{"id": e.id, "reason": e.reason} for e in self.index_errors],
             "mapping": self.mapping,
+            "warnings": [
+                {"row": w.row, "column": w.column, "value": w.value, "reason": w.reason}
+                for w in self.warnings
+            ],
         }
 
 
@@ -104,8 +125,10 @@ class Ingestor:
         source: str = "default",
         encoding: str = "utf-8",
         progress: Progress | None = None,
+        dates: DateReading | None = None,
     ) -> IngestReport:
         path = Path(path)
+        dates = dates or DateReading()
         explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
         rows = read_rows(path, encoding)
         report = IngestReport(kind=kind, source=source)
@@ -123,10 +146,13 @@ class Ingestor:
                     resolved = resolve_mapping(kind, list(row.keys()), explicit)
                     report.mapping = resolved.describe()
                 try:
-                    rec = build_record(resolved, row)
+                    rec = build_record(resolved, row, dates)
                 except ValueError as e:
                     yield row_no, RowError(row_no, str(e))
                     continue
+                report.warnings += [
+                    RowWarning(row_no, w.column, w.value, w.reason) for w in rec.warnings
+                ]
                 if not rec.external_id:
                     # No id in the export: the content is the identity; identical rows are
                     # told apart by their order of appearance.
@@ -143,9 +169,14 @@ class Ingestor:
 
     # -- records (API batches and files) ---------------------------------------------------
     def ingest_values(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+        self,
+        kind: str,
+        items: Sequence[dict[str, Any]],
+        source: str = "api",
+        dates: DateReading | None = None,
     ) -> IngestReport:
         """Ingest already-structured documents (API JSON, our field names)."""
+        dates = dates or DateReading()
         from indexer.mapping import FIELDS
 
         report = IngestReport(kind=kind, source=source, mapping="field names")
@@ -158,10 +189,13 @@ class Ingestor:
             for i, item in enumerate(items, start=1):
                 report.rows += 1
                 try:
-                    rec = build_record(m, item)
+                    rec = build_record(m, item, dates)
                 except ValueError as e:
                     yield i, RowError(i, str(e))
                     continue
+                report.warnings += [
+                    RowWarning(i, w.column, w.value, w.reason) for w in rec.warnings
+                ]
                 if not rec.external_id:
                     rec.external_id = "h:" + rec.content_hash[:20]
                 yield i, rec

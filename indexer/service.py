@@ -15,6 +15,7 @@ from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
 from indexer.ingest import Ingestor, IngestReport, Progress
+from indexer.mapping import DateReading
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
@@ -72,13 +73,21 @@ class Firstline:
         source: str = "default",
         encoding: str = "utf-8",
         progress: Progress | None = None,
+        date_format: str | None = None,
+        timezone: str | None = None,
     ) -> IngestReport:
-        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress)
+        dates = self.date_reading(date_format, timezone)
+        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress, dates)
 
     def ingest_items(
         self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
     ) -> IngestReport:
-        return self.ingestor.ingest_values(kind, items, source)
+        return self.ingestor.ingest_values(kind, items, source, self.date_reading())
+
+    def date_reading(self, fmt: str | None = None, timezone: str | None = None) -> DateReading:
+        """How imported dates are read: the settings, unless a run overrides format or zone."""
+        s = self.settings
+        return DateReading(s.ingest.date_order, timezone or s.timezone, fmt)
 
     def reindex(self, progress: Progress | None = None) -> int:
         return self.ingestor.reindex(progress)

@@ -33,6 +33,8 @@ class Record:
     external_id: str
     values: dict[str, Any]
     content_hash: str
+    # Values that could not be used (the reader's FieldWarning): the row is kept, the field empty.
+    warnings: list[Any] = field(default_factory=list)
 
 
 def content_hash(values: Mapping[str, Any]) -> str:

@@ -96,6 +96,7 @@ def test_post_tickets_then_get_them(client: TestClient) -> None:
         "curated": 0,
         "indexed": 3,
         "skipped": [],
+        "warnings": [],
     }
     t = client.get("/tickets/INC1").json()
     assert t["title"] == "Printer on floor 3 jams"
