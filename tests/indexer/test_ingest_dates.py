@@ -177,7 +177,7 @@ def test_a_messy_export_goes_in_the_same_on_both_databases(
 ) -> None:
     settings = make_settings(tmp_path)
     if database == "postgres":
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("fresh_postgres_url")
         settings = settings.model_copy(update={"database": DatabaseSettings(url=url)})
     path = tmp_path / "messy.csv"
     path.write_bytes(MESSY.encode())

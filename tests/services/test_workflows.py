@@ -5,7 +5,6 @@ succeed when retried, as a user retrying after an error would."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,20 +65,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     if request.param == "sqlite":
         yield settings
         return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(request.getfixturevalue("postgres_url"))
-    name = f"firstline_flows_{uuid.uuid4().hex[:10]}"
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield settings.model_copy(update={"database": DatabaseSettings(url=url)})
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = request.getfixturevalue("fresh_postgres_url")
+    yield settings.model_copy(update={"database": DatabaseSettings(url=url)})
 
 
 @pytest.fixture
