@@ -64,9 +64,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             await run_in_threadpool(app.state.service.warmup)
         except FirstlineError as e:
             logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
+        # The index sync worker: drains what a killed process left pending, then every write.
+        app.state.service.sync.start()
         try:
             yield
         finally:
+            app.state.service.sync.stop()
             app.state.service.close()
 
     app = FastAPI(

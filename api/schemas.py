@@ -71,6 +71,12 @@ class IngestResult(BaseModel):
     )
     indexed: int
     skipped: list[RowProblem]
+    index: Literal["indexed", "pending"] = Field(
+        default="indexed",
+        description="'pending' when some stored rows are not searchable yet (the search engine "
+        "is unreachable, or refused them): the sync worker indexes them when it can.",
+    )
+    pending: int = Field(default=0, description="Stored rows not indexed yet.")
 
 
 class SearchIn(_In):

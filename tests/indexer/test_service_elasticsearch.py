@@ -105,7 +105,7 @@ def test_ingest_search_similar_and_reindex(service: Firstline, tmp_path: Path) -
     t = threading.Thread(target=searcher)
     t.start()
     try:
-        assert service.reindex() == len(ROWS)
+        assert service.reindex().indexed == len(ROWS)
     finally:
         stop.set()
         t.join()
