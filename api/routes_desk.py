@@ -48,7 +48,7 @@ def _write_back(service: Firstline, desk: Desk, ticket_id: int) -> None:
     in the record, marked pending, until the next sync."""
     try:
         _store_resolved(service, desk, ticket_id)
-        service.ingestor.sync_pending()  # e.g. a draft captured from it: embedded, not shown
+        service.index_changed()  # the sync worker indexes it, off the request path
     except BackendUnavailableError as e:
         log.warning("desk ticket %s not written back to the index now: %s", ticket_id, e)
 
@@ -71,7 +71,8 @@ def _store_resolved(service: Firstline, desk: Desk, ticket_id: int) -> None:
         "opened_at": iso(t.created_at),
         "resolved_at": iso(t.resolved_at),
     }
-    service.ingest_items("ticket", [{k: v for k, v in item.items() if v is not None}], "desk")
+    item = {k: v for k, v in item.items() if v is not None}
+    service.ingest_items("ticket", [item], "desk", index=False)  # indexed by the sync worker
 
 
 @router.post("/tickets")

@@ -43,7 +43,7 @@ def _reindex(service: Firstline) -> None:
     audited); if the search engine is down, the article stays marked pending and the next
     sync catches up, while search results never show an unpublished article meanwhile."""
     try:
-        service.ingestor.sync_pending()
+        service.index_changed()
     except BackendUnavailableError as e:
         log.warning("index not updated now (%s); it catches up at the next sync", e)
 

@@ -153,9 +153,12 @@ class Ingestor:
 
     # -- records (API batches and files) ---------------------------------------------------
     def ingest_values(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api", index: bool = True
     ) -> IngestReport:
-        """Ingest already-structured documents (API JSON, our field names)."""
+        """Ingest already-structured documents (API JSON, our field names).
+
+        ``index=False`` only stores them (pending): the sync worker indexes them.
+        """
         from indexer.mapping import FIELDS
 
         report = IngestReport(kind=kind, source=source, mapping="field names")
@@ -176,7 +179,7 @@ class Ingestor:
                     rec.external_id = "h:" + rec.content_hash[:20]
                 yield i, rec
 
-        self._ingest(records(), kind, source, report, None)
+        self._ingest(records(), kind, source, report, None, index)
         return report
 
     def _ingest(
@@ -186,6 +189,7 @@ class Ingestor:
         source: str,
         report: IngestReport,
         progress: Progress | None,
+        index: bool = True,
     ) -> None:
         model = RECORD_TYPES[kind]
         for batch in _batched(records, self.batch_size):
@@ -197,7 +201,9 @@ class Ingestor:
                     good[rec.external_id] = rec  # a later duplicate id in one batch wins
             if good:
                 pending = self._store(model, source, list(good.values()), report)
-                if report.index_unavailable is None:
+                if not index:
+                    report.pending += len(pending)
+                elif report.index_unavailable is None:
                     try:
                         indexed, failures = self._index(model, pending)
                     except BackendUnavailableError as e:
@@ -206,8 +212,8 @@ class Ingestor:
                     else:
                         report.indexed += indexed
                         report.index_errors += failures
-                if report.index_unavailable is not None:
-                    report.pending += len(pending)
+                    if report.index_unavailable is not None:
+                        report.pending += len(pending)
             if progress:
                 progress(len(batch))
 

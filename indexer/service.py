@@ -78,9 +78,14 @@ class Firstline:
         return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress)
 
     def ingest_items(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api", index: bool = True
     ) -> IngestReport:
-        return self.ingestor.ingest_values(kind, items, source)
+        """Store (and, unless ``index=False``, index) structured documents; with
+        ``index=False`` the sync worker is woken to index them off the caller's thread."""
+        report = self.ingestor.ingest_values(kind, items, source, index)
+        if report.pending:
+            self.index_changed()
+        return report
 
     def reindex(self, progress: Progress | None = None) -> SyncResult:
         return self.ingestor.reindex(progress)

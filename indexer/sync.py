@@ -31,8 +31,9 @@ class IndexSync:
         self.settings = settings
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._cond = threading.Condition()
+        self._asked = 0  # passes asked for (wake calls)
+        self._done = 0  # the last asked-for pass a finished pass covered
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
         self.failures = 0  # consecutive failed passes
@@ -68,7 +69,7 @@ class IndexSync:
         if self.running:
             return
         self._stop.clear()
-        self._wake.set()  # drain at start-up
+        self.wake()  # drain at start-up
         self._thread = threading.Thread(target=self._run, name="firstline-index-sync", daemon=True)
         self._thread.start()
 
@@ -81,12 +82,16 @@ class IndexSync:
 
     def wake(self) -> None:
         """The record changed: index it soon (returns at once)."""
-        self._idle.clear()
+        with self._cond:
+            self._asked += 1
         self._wake.set()
 
     def wait_idle(self, timeout: float = 30) -> bool:
-        """Block until the worker has nothing left to do (tests, `serve` shutdown)."""
-        return self._idle.wait(timeout)
+        """Block until a pass that started after every wake so far has finished (whether it
+        succeeded or not): tests use it to read after their writes."""
+        with self._cond:
+            target = self._asked
+            return self._cond.wait_for(lambda: self._done >= target, timeout)
 
     def _run(self) -> None:
         delay = 0.0
@@ -94,23 +99,23 @@ class IndexSync:
             self._wake.wait(delay or self.settings.interval_seconds)
             if self._stop.is_set():
                 break
-            self._wake.clear()
-            self._idle.clear()
+            with self._cond:
+                self._wake.clear()
+                covers = self._asked
             try:
                 self.drain()
+                delay = 0.0
             except FirstlineError as e:
                 delay = min(self.settings.backoff_max_seconds, max(0.5, (delay or 0.25) * 2))
                 log.warning("index sync failed (retry in %.1f s): %s", delay, e)
-                continue
             except Exception:  # a bug must not kill the worker silently  # noqa: BLE001
                 self.failures += 1
                 self.last_error, self.last_error_at = "internal error", iso(utcnow())
                 log.exception("index sync pass crashed")
                 delay = self.settings.backoff_max_seconds
-                continue
-            delay = 0.0
-            if not self._wake.is_set():
-                self._idle.set()
+            with self._cond:
+                self._done = max(self._done, covers)
+                self._cond.notify_all()
 
     # -- status ----------------------------------------------------------------------------
     def status(self, pending: dict[str, Any]) -> dict[str, Any]:
