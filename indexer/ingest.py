@@ -201,19 +201,18 @@ class Ingestor:
                     good[rec.external_id] = rec  # a later duplicate id in one batch wins
             if good:
                 pending = self._store(model, source, list(good.values()), report)
-                if not index:
-                    report.pending += len(pending)
-                elif report.index_unavailable is None:
+                if index and report.index_unavailable is None:
                     try:
                         indexed, failures = self._index(model, pending)
                     except BackendUnavailableError as e:
                         # Stored; the sync worker (or `reindex --pending`) indexes it later.
                         report.index_unavailable = str(e)
+                        report.pending += len(pending)
                     else:
                         report.indexed += indexed
                         report.index_errors += failures
-                    if report.index_unavailable is not None:
-                        report.pending += len(pending)
+                else:
+                    report.pending += len(pending)
             if progress:
                 progress(len(batch))
 
