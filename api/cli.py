@@ -41,6 +41,10 @@ app.add_typer(users_app, name="users")
 out = Console()
 err = Console(stderr=True)
 
+# Exit codes beside 0 and 1 (an error), documented in the README ("Index sync").
+EXIT_DRIFT = 3  # verify: the index and the record differ
+EXIT_PENDING = 4  # ingest / reindex --pending: all stored, some rows not searchable yet
+
 
 def _service(settings: Settings | None = None):  # noqa: ANN202
     from indexer.service import Firstline
@@ -89,6 +93,7 @@ def ingest(
 ) -> None:
     """Add or update resolved tickets or KB articles from export files (idempotent)."""
     service = _service()
+    pending_files: list[str] = []
     try:
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
@@ -110,6 +115,20 @@ def ingest(
                 err.print(f"  ... and {len(report.skipped) - 20} more skipped rows")
             if report.skipped and len(report.skipped) == report.rows:
                 raise FirstlineError(f"{path.name}: every row was rejected")
+            if report.index == "pending":
+                pending_files.append(path.name)
+                why = report.index_unavailable or f"{len(report.index_errors)} refused by the index"
+                err.print(
+                    f"{path.name}: {report.pending + len(report.index_errors)} rows stored, not"
+                    f" searchable yet ({why}); the server's sync or `firstline reindex --pending`"
+                    " indexes them",
+                    style="yellow",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        if pending_files:
+            raise typer.Exit(EXIT_PENDING)
     finally:
         service.close()
 
@@ -203,11 +222,6 @@ def show(
         service.close()
 
 
-# Exit codes of `reindex` and `verify` (documented in README "Index sync").
-EXIT_DRIFT = 3  # verify: the index and the record differ
-EXIT_REFUSED = 4  # reindex --pending: some rows were refused by the index and stay pending
-
-
 @app.command()
 def reindex(
     pending: Annotated[
@@ -238,7 +252,7 @@ def reindex(
         if result.failures:
             err.print(f"{len(result.failures)} documents refused by the index stay pending")
             if pending:
-                raise typer.Exit(EXIT_REFUSED)
+                raise typer.Exit(EXIT_PENDING)
     finally:
         service.close()
 
