@@ -127,6 +127,12 @@ def ingest(
                     highlight=False,
                     soft_wrap=True,
                 )
+        if not pending_files and service.ingestor.pending_count():
+            # Rows other writers left pending (no server running): the worker's drain.
+            left = service.sync.drain().failures
+            if left:
+                err.print(f"{len(left)} rows refused by the index stay pending", style="yellow")
+                raise typer.Exit(EXIT_PENDING)
         if pending_files:
             raise typer.Exit(EXIT_PENDING)
     finally:

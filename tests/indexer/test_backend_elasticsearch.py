@@ -122,3 +122,19 @@ def test_highlight_markers_are_turned_into_ranges() -> None:
     text, ranges = _unmark("open \ue000tray\ue001 2 and \ue000paper\ue001")
     assert text == "open tray 2 and paper"
     assert [text[s:e] for s, e in ranges] == ["tray", "paper"]
+
+
+def test_an_index_made_before_content_hashes_gains_the_field(make_backend) -> None:  # noqa: ANN001
+    from indexer.backends.elastic import mapping
+
+    b = make_backend()
+    old = mapping(ENC.dim)
+    del old["properties"]["content_hash"]  # as version 0.1 created it (dynamic: strict)
+    name = b._new_index_name()
+    b.client.indices.create(index=name, mappings=old)
+    b.client.indices.put_alias(index=name, name=b.alias)
+    docs = corpus()
+    docs[0].content_hash = "h0"
+    assert b.upsert(docs) == []  # not refused for an unknown field
+    held = b.hashes()
+    assert held[docs[0].id] == "h0" and len(held) == len(docs)
