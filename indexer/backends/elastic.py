@@ -558,6 +558,18 @@ class ElasticsearchBackend:
         for i in old:
             if i != name:
                 self._call("drop old index", lambda i=i: self.client.indices.delete(index=i))
+        # Half-built indices of rebuilds killed before they could abort: any of ours older
+        # than this one that the alias does not point at (a later, running rebuild is newer).
+        found = self._call(
+            "list indices",
+            lambda: self.client.indices.get(index=f"{self.alias}-v*", allow_no_indices=True),
+        )
+        for i in found.body if hasattr(found, "body") else found:
+            if i < name and i not in old:
+                self._call(
+                    "drop orphan index",
+                    lambda i=i: self.client.indices.delete(index=i, ignore_unavailable=True),
+                )
 
     def drop(self) -> None:
         """Delete every physical index behind the alias (tests, temporary eval indices)."""

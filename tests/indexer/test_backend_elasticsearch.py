@@ -138,3 +138,16 @@ def test_an_index_made_before_content_hashes_gains_the_field(make_backend) -> No
     assert b.upsert(docs) == []  # not refused for an unknown field
     held = b.hashes()
     assert held[docs[0].id] == "h0" and len(held) == len(docs)
+
+
+def test_a_rebuild_killed_before_abort_leaves_no_orphan_after_the_next(make_backend) -> None:  # noqa: ANN001
+    b = make_backend()
+    b.upsert(corpus())
+    killed = b.begin_rebuild()  # the process dies here: no abort, no commit
+    killed.upsert(corpus()[:2])
+    target = b.begin_rebuild()
+    target.upsert(corpus())
+    target.commit()
+    found = b.client.indices.get(index=f"{b.alias}-*")
+    assert set(found.body if hasattr(found, "body") else found) == set(b.describe()["indices"])
+    assert len(b.describe()["indices"]) == 1
