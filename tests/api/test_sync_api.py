@@ -194,3 +194,21 @@ def test_verify_is_an_admin_route_that_reports_and_repairs(settings: Settings) -
         assert fixed["after"]["drift"] == 0
         assert c.get("/admin/index/verify").json()["drift"] == 0
     assert ADMIN_KEY
+
+
+def test_health_is_degraded_not_down_while_the_sync_is_stuck(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.sync.stuck_failures = 1
+    service = Firstline(settings)
+    monkeypatch.setattr(service.backend, "upsert", down)  # searches work, writes fail
+    with TestClient(create_app(settings, service), headers=AUTH) as c:
+        r = c.post("/tickets", json={"items": [{"id": "S-1", "title": "Stuck row"}]})
+        assert r.json()["index"] == "pending"
+        assert service.sync.wait_idle(60)
+        h = c.get("/health")
+        assert h.status_code == 200  # still serving: behind, not down
+        body = h.json()
+        assert (body["status"], body["index"]["status"]) == ("degraded", "degraded")
+        assert body["index"]["pending"] == 1 and body["index"]["sync"]["stuck"] is True
+        assert body["index"]["sync"]["oldest_pending_seconds"] is not None
