@@ -72,9 +72,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             await run_in_threadpool(app.state.service.warmup)
         except FirstlineError as e:
             logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
+        # The index sync worker: drains what a killed process left pending, then every write.
+        app.state.service.sync.start()
         try:
             yield
         finally:
+            app.state.service.sync.stop()
             app.state.service.close()
 
     app = FastAPI(
@@ -90,9 +93,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
 
     @app.get("/health", tags=["system"])
     async def health(service: Service) -> JSONResponse:
-        """Database, model and index status with counts; 503 naming the part that is down."""
+        """Database, model and index status with counts and the index sync (pending rows,
+        their age); 503 naming the part that is down.  A stuck sync makes the status
+        "degraded" with 200: the service still answers, the index is behind."""
         body = await run_in_threadpool(service.health)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        down = any(isinstance(p, dict) and p.get("status") == "down" for p in body.values())
+        return JSONResponse(body, status_code=503 if down else 200)
 
     def _search(service: Firstline, body: SearchIn, who: Principal | None = None) -> SearchOut:
         start = time.perf_counter()

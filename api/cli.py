@@ -44,6 +44,10 @@ app.add_typer(users_app, name="users")
 out = Console()
 err = Console(stderr=True)
 
+# Exit codes beside 0 and 1 (an error), documented in the README ("Index sync").
+EXIT_DRIFT = 3  # verify: the index and the record differ
+EXIT_PENDING = 4  # ingest / reindex --pending: all stored, some rows not searchable yet
+
 
 def _service(settings: Settings | None = None):  # noqa: ANN202
     from indexer.service import Firstline
@@ -114,7 +118,8 @@ def ingest(
     option).
     """
     service = _service()
-    partial = False
+    partial = False  # some rows skipped, warned about or not searchable yet: exit 4
+    index_behind = False
     try:
         dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
         for path in files:
@@ -130,14 +135,33 @@ def ingest(
             if report.skipped and len(report.skipped) == report.rows:
                 raise FirstlineError(f"{path.name}: every row was rejected")
             partial = partial or not report.complete
+            if report.index == "pending":
+                partial = index_behind = True
+                why = report.index_unavailable or f"{len(report.index_errors)} refused by the index"
+                err.print(
+                    f"{path.name}: {report.pending + len(report.index_errors)} rows stored, not"
+                    f" searchable yet ({why}); the server's sync or `firstline reindex --pending`"
+                    " indexes them",
+                    style="yellow",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        if not index_behind and service.ingestor.pending_count():
+            # Rows other writers left pending (no server running): the worker's drain.
+            left = service.sync.drain().failures
+            if left:
+                err.print(f"{len(left)} rows refused by the index stay pending", style="yellow")
+                partial = True
     finally:
         service.close()
     if partial:
         raise typer.Exit(EXIT_PARTIAL)
 
 
-# `firstline ingest` finished, but some rows were skipped or stored with a field emptied.
-EXIT_PARTIAL = 4
+# `firstline ingest` finished, but some rows were skipped, stored with a field emptied, or are
+# not searchable yet (the same code as EXIT_PENDING: everything usable is stored).
+EXIT_PARTIAL = EXIT_PENDING
 _SHOWN = 20
 
 
@@ -263,29 +287,86 @@ def reindex(
         bool, typer.Option("--pending", help="Only index rows the index has not caught up with.")
     ] = False,
 ) -> None:
-    """Rebuild the search index from the SQL record (atomic swap; searches keep working)."""
+    """Rebuild the search index from the SQL record (atomic swap; searches keep working).
+
+    A failed rebuild changes nothing (its half-built index is removed).  Rows the index
+    refuses are listed and stay pending; the rebuild of the others still goes live.
+    """
     service = _service()
     try:
         if pending:
             total = service.ingestor.pending_count()
             with _bar("index pending", total) as advance:
-                n = service.ingestor.sync_pending(advance)
-            out.print(f"indexed {n} pending documents")
+                result = service.ingestor.sync_pending(advance)
+            out.print(f"indexed {result.indexed} pending documents")
         else:
             total = service.ingestor.total_count()
             with _bar("rebuild index", total) as advance:
-                n = service.reindex(advance)
-            out.print(f"rebuilt the index: {n} documents")
+                result = service.reindex(advance)
+            out.print(f"rebuilt the index: {result.indexed} documents")
+        for f in result.failures[:20]:
+            err.print(f"  {f.id}: {f.reason}", style="yellow", markup=False, highlight=False)
+        if len(result.failures) > 20:
+            err.print(f"  ... and {len(result.failures) - 20} more refused")
+        if result.failures:
+            err.print(f"{len(result.failures)} documents refused by the index stay pending")
+            if pending:
+                raise typer.Exit(EXIT_PENDING)
+    finally:
+        service.close()
+
+
+@app.command()
+def verify(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-queue drifted rows, delete orphans, re-check.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare the SQL record and the search index by id and content hash.
+
+    Exit 0 when they agree, 3 when they drift (after --repair: when drift remains).
+    """
+    service = _service()
+    try:
+        report = service.verify(repair)
+        report.pop("_ids", None)
+        final = report.get("after", report)
+        if as_json:
+            out.print_json(json.dumps(report, default=str))
+        else:
+            out.print(
+                f"record: {report['record']} searchable, index: {report['index']} documents;"
+                f" drift: {report['drift']}"
+            )
+            for name in ("missing", "orphan", "stale"):
+                part = report[name]
+                if part["count"]:
+                    out.print(f"  {name}: {part['count']} (e.g. {', '.join(part['sample'][:5])})")
+            if "after" in report:
+                r = report["repaired"]
+                out.print(
+                    f"repaired: {r['requeued']} re-queued, {r['deleted']} orphans deleted,"
+                    f" {r['indexed']} indexed; drift now: {final['drift']}"
+                )
+        if final["drift"]:
+            raise typer.Exit(EXIT_DRIFT)
     finally:
         service.close()
 
 
 @app.command()
 def health() -> None:
-    """What is stored and what runs: database, index, model."""
+    """What is stored and what runs: database, index (with pending rows), model.
+
+    Exit 0 when every part is ok, 1 otherwise.
+    """
     service = _service()
     try:
-        out.print_json(json.dumps(service.health(), default=str))
+        body = service.health()
+        out.print_json(json.dumps(body, default=str))
+        if body["status"] != "ok":
+            raise typer.Exit(1)
     finally:
         service.close()
 

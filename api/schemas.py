@@ -83,6 +83,12 @@ class IngestResult(BaseModel):
         description="Values that could not be used (e.g. a date that cannot be read or is out "
         "of range): the row is stored with that field empty.",
     )
+    index: Literal["indexed", "pending"] = Field(
+        default="indexed",
+        description="'pending' when some stored rows are not searchable yet (the search engine "
+        "is unreachable, or refused them): the sync worker indexes them when it can.",
+    )
+    pending: int = Field(default=0, description="Stored rows not indexed yet.")
 
 
 class SearchIn(_In):

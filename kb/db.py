@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,13 +66,16 @@ class Database:
         self.echo = echo
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
+        self._init_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.url, self.echo)
-            migrate(self._engine)
-            self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        with self._init_lock:  # the sync worker and a request may both be first
+            if self._engine is None:
+                engine = make_engine(self.url, self.echo)
+                migrate(engine)
+                self._sessions = sessionmaker(engine, expire_on_commit=False)
+                self._engine = engine
         return self._engine
 
     @contextmanager

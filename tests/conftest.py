@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from core.settings import (
     ApiSettings,
@@ -37,6 +38,18 @@ def unavailable(reason: str) -> None:
 # The bootstrap admin key of test apps; clients send it as AUTH (tests of roles make their own).
 ADMIN_KEY = "test-admin-key-0123456789"
 AUTH = {"X-API-Key": ADMIN_KEY}
+
+
+class SyncedClient(TestClient):
+    """A test client whose every request first waits for the index sync worker to be idle:
+    a read sees every earlier write, as a user who waits a moment does.  (The index is
+    updated off the request path; tests of that use a plain TestClient.)"""
+
+    def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        service = getattr(self.app.state, "service", None)  # type: ignore[attr-defined]
+        if service is not None and service.sync.running:
+            service.sync.wait_idle(60)
+        return super().request(*args, **kwargs)
 
 
 def make_settings(tmp_path: Path, **search: object) -> Settings:

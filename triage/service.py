@@ -9,6 +9,7 @@ Priority, quadrant and SLA follow from impact × urgency through the configured 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
+from core.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    ModelNotTrainedError,
+    NotFoundError,
+)
 from core.settings import Settings
 from indexer.normalize import normalize
 from indexer.service import Firstline
@@ -314,8 +320,15 @@ class Triager:
                 rule=hit.reason,
                 confidence=f["confidence"],
             )
-        suggested = self._suggestions(text, k, emb[0])
-        result: dict[str, Any] = {"fields": fields}
+        try:
+            suggested = self._suggestions(text, k, emb[0])
+            availability = "ok"
+        except BackendUnavailableError as e:
+            # Degraded, not down: the request is still triaged; suggestions are flagged.
+            logging.getLogger("firstline.triage").warning("suggestions unavailable: %s", e)
+            suggested = {"suggested_articles": [], "similar_tickets": []}
+            availability = "unavailable"
+        result: dict[str, Any] = {"fields": fields, "suggestions": availability}
         result.update(self._priority(fields["impact"]["value"], fields["urgency"]["value"]))
         self._tier(fields, result.get("priority"), suggested)
         result.update({name: hits[:k] for name, hits in suggested.items()})

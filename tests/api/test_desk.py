@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.service import Firstline
-from tests.conftest import AUTH, DEMO, make_settings
+from tests.conftest import AUTH, DEMO, SyncedClient, make_settings
 from triage.service import Triager
 
 PASSWORD = {
@@ -27,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
     Triager(settings, svc).train()
     svc.close()
-    with TestClient(create_app(settings), headers=AUTH) as c:
+    with SyncedClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
