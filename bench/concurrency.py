@@ -134,7 +134,11 @@ async def _drive(url: str, queries: list[str], concurrency: int, total: int) -> 
             for i in next_query:
                 body = {"query": queries[i % len(queries)], "k": 10}
                 start = time.perf_counter()
-                r = await client.post("/search", json=body)
+                try:
+                    r = await client.post("/search", json=body)
+                except httpx.TransportError:  # a dropped connection counts as a failure
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - start)
                 errors += r.status_code != 200
 
