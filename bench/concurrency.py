@@ -123,6 +123,7 @@ def _stop(proc: subprocess.Popen) -> None:
 async def _drive(url: str, queries: list[str], concurrency: int, total: int) -> dict:
     latencies: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}
     next_query = iter(range(total))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
@@ -136,11 +137,15 @@ async def _drive(url: str, queries: list[str], concurrency: int, total: int) -> 
                 start = time.perf_counter()
                 try:
                     r = await client.post("/search", json=body)
-                except httpx.TransportError:  # a dropped connection counts as a failure
+                except httpx.TransportError as e:  # a dropped connection counts as a failure
                     errors += 1
+                    kinds[type(e).__name__] = kinds.get(type(e).__name__, 0) + 1
                     continue
                 latencies.append(time.perf_counter() - start)
-                errors += r.status_code != 200
+                if r.status_code != 200:
+                    errors += 1
+                    kind = f"HTTP {r.status_code}: {r.text[:200]}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -150,6 +155,7 @@ async def _drive(url: str, queries: list[str], concurrency: int, total: int) -> 
         "concurrency": concurrency,
         "requests": total,
         "errors": errors,
+        "error_kinds": kinds,
         "rps": round(total / wall, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 1),
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
