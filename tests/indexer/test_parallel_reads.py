@@ -180,3 +180,22 @@ def test_a_write_through_one_handle_is_found_by_a_search_through_another(
     assert "ticket:200" not in first.ids()
     assert first.search(req("keyboard missing keys", k=1))[0].id == "ticket:300"
     assert first.count() == second.count() == len(corpus()) + 3
+
+
+def test_a_reader_behind_the_change_log_reloads_the_whole_store(
+    make_backend: Callable[..., EmbeddedBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log keeps the last transactions only; a reader further behind reads everything."""
+    import indexer.backends.vectors as vectors
+
+    monkeypatch.setattr(vectors, "_CHANGE_LOG_KEEP", 2)
+    first, second = make_backend(), make_backend()
+    first.upsert(corpus())
+    assert second.count() == len(corpus())
+    for n in range(5):  # five transactions: the log no longer reaches back to second's view
+        first.upsert([_doc(400 + n, f"monitor flickers {n}")])
+    first.delete(["ticket:1"])
+    assert second.ids() == first.ids()
+    assert "ticket:1" not in second.ids() and "ticket:404" in second.ids()
+    hits = second.search(req("monitor flickers 3", k=1, mode="dense"))
+    assert hits[0].id == "ticket:403"
