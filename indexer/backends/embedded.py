@@ -152,8 +152,7 @@ class EmbeddedBackend:
 
     def hashes(self) -> dict[str, str | None]:
         """(id -> content hash) of every document the live index holds."""
-        with self._lock:
-            return self.version.vectors.hashes()
+        return self.version.vectors.hashes()
 
     def search(self, request: SearchRequest) -> list[Hit]:
         s = self.settings
