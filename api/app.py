@@ -23,9 +23,11 @@ from api.schemas import (
     CorrectionIn,
     ErrorOut,
     IngestResult,
+    RecordId,
     SearchIn,
     SearchOut,
     SimilarIn,
+    Str,
     TicketBatch,
     TriageIn,
 )
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         responses=ERRORS,
     )
     app.add_middleware(errors.BodySizeLimit, max_bytes=settings.api.max_request_bytes)
+    app.add_middleware(errors.RequestContext, timezone=settings.timezone)  # the outermost
     errors.install(app)
     app.state.settings = settings
 
@@ -95,8 +98,6 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             date_from=body.date_from,
             date_to=body.date_to,
         )
-        if body.date_from and body.date_to and body.date_from > body.date_to:
-            raise InvalidInputError("date_from is after date_to")
         hits = service.search(body.query, body.k, filters, body.mode)
         took = (time.perf_counter() - start) * 1000
         if who is not None and (not body.kinds or "article" in body.kinds):
@@ -112,10 +113,10 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     def search_get(
         service: Service,
         who: Agent,
-        q: Annotated[str, Query(min_length=1, max_length=10_000)],
+        q: Annotated[Str, Query(min_length=1, max_length=10_000)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         kind: Annotated[list[Literal["ticket", "article"]] | None, Query()] = None,
-        category: Annotated[list[str] | None, Query()] = None,
+        category: Annotated[list[Str] | None, Query()] = None,
     ) -> SearchOut:
         """The same search as POST /search, for links and quick checks."""
         try:
@@ -162,14 +163,14 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
 
     @app.get("/tickets/{ref}", tags=["documents"])
     def get_ticket(
-        ref: str, service: Service, _who: Agent, source: str | None = None
+        ref: str, service: Service, _who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
         """A ticket by its external id (or ``ticket:<n>``)."""
         return service.get("ticket", ref, source)
 
     @app.get("/articles/{ref}", tags=["documents"])
     def get_article(
-        ref: str, service: Service, who: Agent, source: str | None = None
+        ref: str, service: Service, who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
         """An article by its external id (or ``article:<n>``); agents read published ones."""
         record = service.get("article", ref, source)
@@ -183,15 +184,17 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         priority and quadrant, category, assignment group, tier — each with a confidence, an
         abstention ("needs a human") with the top 3, and its evidence; plus suggested KB
         articles and similar resolved tickets."""
-        if (body.request is None) == (body.items is None):
-            raise InvalidInputError("give either 'request' or 'items'")
         reqs = [body.request] if body.request is not None else list(body.items or [])
         results = triager.predict([r.model_dump() for r in reqs], body.suggestions, body.record)
         return {"results": results}
 
     @app.post("/triage/{request_id}/corrections", tags=["triage"])
     def correct(
-        request_id: int, body: CorrectionIn, triager: TriageService, who: Agent, audit: AuditLog
+        request_id: RecordId,
+        body: CorrectionIn,
+        triager: TriageService,
+        who: Agent,
+        audit: AuditLog,
     ) -> dict[str, Any]:
         """Record an agent's correction of one field (feeds the next `triage train`)."""
         out = triager.correct(request_id, body.field, body.value, who.name)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.deps import Admin, Agent, AuditLog, KeyStore, TriageService
-from api.schemas import KeyIn, TrainIn
+from api.schemas import KeyIn, RecordId, Str, TrainIn
 
 router = APIRouter(tags=["admin"])
 
@@ -32,7 +32,7 @@ def list_keys(_who: Admin, keys: KeyStore) -> dict[str, Any]:
 
 
 @router.delete("/admin/keys/{key_id}")
-def revoke_key(key_id: int, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
+def revoke_key(key_id: RecordId, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
     record = keys.revoke(key_id)
     audit.write(who, "admin.key_revoke", f"key:{key_id}", None, record)
     return record
@@ -43,8 +43,8 @@ def audit_log(
     _who: Admin,
     audit: AuditLog,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    actor: str | None = None,
-    action: str | None = None,
+    actor: Annotated[Str | None, Query(max_length=200)] = None,
+    action: Annotated[Str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Every write: who, what, when, before and after (newest first)."""
     return {"entries": audit.list(limit, actor, action)}

@@ -12,7 +12,7 @@ import numpy as np
 from fastapi import APIRouter, Query
 
 from api.deps import Agent, AuditLog, DeskService, Service, TriageService
-from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, ResolveIn
+from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, RecordId, ResolveIn
 from core.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
 from core.time import iso
 from indexer.service import Firstline
@@ -112,7 +112,7 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: int, desk: DeskService, _who: Agent) -> dict[str, Any]:
+def get_ticket(ticket_id: RecordId, desk: DeskService, _who: Agent) -> dict[str, Any]:
     """One ticket with its triage card and its history."""
     return desk.get(ticket_id)
 
@@ -133,7 +133,7 @@ def _audited_move(
 
 
 @router.post("/tickets/{ticket_id}/start")
-def start(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
+def start(ticket_id: RecordId, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
     """An agent takes the ticket (the response clock stops)."""
     return _audited_move(
         who, desk, audit, "desk.start", ticket_id, lambda: desk.start(ticket_id, who.name)
@@ -142,7 +142,7 @@ def start(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dic
 
 @router.post("/tickets/{ticket_id}/resolve")
 def resolve(
-    ticket_id: int,
+    ticket_id: RecordId,
     body: ResolveIn,
     who: Agent,
     service: Service,
@@ -165,7 +165,7 @@ def resolve(
 
 @router.post("/tickets/{ticket_id}/escalate")
 def escalate(
-    ticket_id: int, body: EscalateIn, who: Agent, desk: DeskService, audit: AuditLog
+    ticket_id: RecordId, body: EscalateIn, who: Agent, desk: DeskService, audit: AuditLog
 ) -> dict[str, Any]:
     """To second line with the group and priority, and the suggestions that did not help."""
     return _audited_move(
@@ -179,7 +179,7 @@ def escalate(
 
 
 @router.post("/tickets/{ticket_id}/close")
-def close(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
+def close(ticket_id: RecordId, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
     return _audited_move(
         who, desk, audit, "desk.close", ticket_id, lambda: desk.close(ticket_id, who.name)
     )
@@ -187,7 +187,7 @@ def close(ticket_id: int, who: Agent, desk: DeskService, audit: AuditLog) -> dic
 
 @router.post("/tickets/{ticket_id}/corrections")
 def correct(
-    ticket_id: int,
+    ticket_id: RecordId,
     body: DeskCorrectionIn,
     who: Agent,
     desk: DeskService,

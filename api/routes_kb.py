@@ -21,11 +21,14 @@ from api.deps import (
     Service,
 )
 from api.schemas import (
+    MAX_ID,
     ArticleDraftIn,
     ArticleEditIn,
     FeedbackIn,
     GapDraftIn,
     MergeIn,
+    RecordId,
+    Str,
     TransitionIn,
 )
 from core.errors import BackendUnavailableError
@@ -53,7 +56,7 @@ def list_articles(
     who: Agent,
     kb: KnowledgeService,
     status: Annotated[list[Status] | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[Str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """Articles with quality signals (views, reuse, helpful ratio, review age); agents get
@@ -76,7 +79,7 @@ def create_article(
 
 
 @router.get("/articles/{article_id}")
-def get_article(article_id: int, who: Agent, kb: KnowledgeService) -> dict[str, Any]:
+def get_article(article_id: RecordId, who: Agent, kb: KnowledgeService) -> dict[str, Any]:
     """An article; reading it counts as a view.  Agents: a merged article redirects to the one
     it was merged into (``redirected_from``), a draft or retired one is not found."""
     editor = who.can("editor")
@@ -90,7 +93,7 @@ def get_article(article_id: int, who: Agent, kb: KnowledgeService) -> dict[str, 
 
 @router.put("/articles/{article_id}")
 def edit_article(
-    article_id: int,
+    article_id: RecordId,
     body: ArticleEditIn,
     who: Editor,
     kb: KnowledgeService,
@@ -108,7 +111,7 @@ def edit_article(
 
 @router.post("/articles/{article_id}/status")
 def transition(
-    article_id: int,
+    article_id: RecordId,
     body: TransitionIn,
     who: Editor,
     kb: KnowledgeService,
@@ -124,17 +127,17 @@ def transition(
 
 
 @router.get("/articles/{article_id}/versions")
-def versions(article_id: int, _who: Editor, kb: KnowledgeService) -> dict[str, Any]:
+def versions(article_id: RecordId, _who: Editor, kb: KnowledgeService) -> dict[str, Any]:
     return {"article_id": article_id, "versions": kb.versions(article_id)}
 
 
 @router.get("/articles/{article_id}/diff")
 def diff(
-    article_id: int,
+    article_id: RecordId,
     _who: Editor,
     kb: KnowledgeService,
-    old: Annotated[int, Query(ge=1)],
-    new: Annotated[int, Query(ge=1)],
+    old: Annotated[int, Query(ge=1, le=MAX_ID)],
+    new: Annotated[int, Query(ge=1, le=MAX_ID)],
 ) -> dict[str, Any]:
     """A unified diff between two versions."""
     return kb.diff(article_id, old, new)
@@ -142,7 +145,7 @@ def diff(
 
 @router.post("/articles/{article_id}/merge")
 def merge(
-    article_id: int,
+    article_id: RecordId,
     body: MergeIn,
     who: Editor,
     kb: KnowledgeService,
@@ -159,7 +162,7 @@ def merge(
 
 @router.post("/articles/{article_id}/feedback")
 def feedback(
-    article_id: int,
+    article_id: RecordId,
     body: FeedbackIn,
     who: Agent,
     kb: KnowledgeService,
