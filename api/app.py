@@ -22,14 +22,19 @@ from api.schemas import (
     ArticleBatch,
     CorrectionIn,
     ErrorOut,
+    HealthOut,
     IngestResult,
     RecordId,
+    RecordOut,
     SearchIn,
     SearchOut,
     SimilarIn,
     Str,
     TicketBatch,
+    TriageCorrectionOut,
     TriageIn,
+    TriageModelsOut,
+    TriageOut,
 )
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings, get_settings
@@ -43,7 +48,7 @@ from kb.models import SearchLog
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (401, 403, 404, 409, 413, 422, 503)
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 500, 503)
 }
 
 
@@ -83,7 +88,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     errors.install(app)
     app.state.settings = settings
 
-    @app.get("/health", tags=["system"])
+    @app.get(
+        "/health",
+        tags=["system"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "A part is down (named)."}},
+    )
     async def health(service: Service) -> JSONResponse:
         """Database, model and index status with counts; 503 naming the part that is down."""
         body = await run_in_threadpool(service.health)
@@ -161,14 +171,14 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         audit.write(who, "import.articles", body.source, None, _counts(result))
         return result
 
-    @app.get("/tickets/{ref}", tags=["documents"])
+    @app.get("/tickets/{ref}", tags=["documents"], response_model=RecordOut)
     def get_ticket(
         ref: str, service: Service, _who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
         """A ticket by its external id (or ``ticket:<n>``)."""
         return service.get("ticket", ref, source)
 
-    @app.get("/articles/{ref}", tags=["documents"])
+    @app.get("/articles/{ref}", tags=["documents"], response_model=RecordOut)
     def get_article(
         ref: str, service: Service, who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
@@ -178,7 +188,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             raise NotFoundError(f"no published article {ref}")  # drafts are for editors
         return record
 
-    @app.post("/triage", tags=["triage"])
+    @app.post("/triage", tags=["triage"], response_model=TriageOut)
     def triage(body: TriageIn, triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Classify one request (``request``) or a batch (``items``): type, impact, urgency,
         priority and quadrant, category, assignment group, tier — each with a confidence, an
@@ -188,7 +198,9 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         results = triager.predict([r.model_dump() for r in reqs], body.suggestions, body.record)
         return {"results": results}
 
-    @app.post("/triage/{request_id}/corrections", tags=["triage"])
+    @app.post(
+        "/triage/{request_id}/corrections", tags=["triage"], response_model=TriageCorrectionOut
+    )
     def correct(
         request_id: RecordId,
         body: CorrectionIn,
@@ -201,7 +213,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         audit.write(who, "triage.correct", f"triage:{request_id}", None, out)
         return out
 
-    @app.get("/triage/models", tags=["triage"])
+    @app.get("/triage/models", tags=["triage"], response_model=TriageModelsOut)
     def triage_models(triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Trained model versions with their metrics; which one is active."""
         return triager.models()

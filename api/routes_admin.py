@@ -7,18 +7,30 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.deps import Admin, Agent, AuditLog, KeyStore, TriageService
-from api.schemas import KeyIn, RecordId, Str, TrainIn
+from api.schemas import (
+    AuditOut,
+    KeyIn,
+    KeyOut,
+    KeysOut,
+    MeOut,
+    NewKeyOut,
+    RecordId,
+    SettingsOut,
+    Str,
+    TrainIn,
+    TrainOut,
+)
 
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(who: Agent) -> dict[str, Any]:
     """The caller's name and role (the console signs in with this)."""
     return {"name": who.name, "role": who.role}
 
 
-@router.post("/admin/keys")
+@router.post("/admin/keys", response_model=NewKeyOut)
 def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
     """A new API key.  The key is in this answer only: it is stored as a hash."""
     record, key = keys.create(body.name, body.role)
@@ -26,19 +38,19 @@ def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict
     return {**record, "key": key}
 
 
-@router.get("/admin/keys")
+@router.get("/admin/keys", response_model=KeysOut)
 def list_keys(_who: Admin, keys: KeyStore) -> dict[str, Any]:
     return {"keys": keys.list()}
 
 
-@router.delete("/admin/keys/{key_id}")
+@router.delete("/admin/keys/{key_id}", response_model=KeyOut)
 def revoke_key(key_id: RecordId, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
     record = keys.revoke(key_id)
     audit.write(who, "admin.key_revoke", f"key:{key_id}", None, record)
     return record
 
 
-@router.get("/admin/audit")
+@router.get("/admin/audit", response_model=AuditOut)
 def audit_log(
     _who: Admin,
     audit: AuditLog,
@@ -50,13 +62,13 @@ def audit_log(
     return {"entries": audit.list(limit, actor, action)}
 
 
-@router.get("/admin/settings")
+@router.get("/admin/settings", response_model=SettingsOut)
 def effective_settings(_who: Admin, request: Request) -> dict[str, Any]:
     """The server's effective settings as environment variables (secrets hidden)."""
     return {"settings": request.app.state.settings.as_environment()}
 
 
-@router.post("/admin/triage/train")
+@router.post("/admin/triage/train", response_model=TrainOut)
 def train(body: TrainIn, who: Admin, triager: TriageService, audit: AuditLog) -> dict[str, Any]:
     """Retrain triage from history plus corrections (the evaluation gate applies)."""
     result = triager.train(force=body.force)

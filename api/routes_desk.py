@@ -12,7 +12,17 @@ import numpy as np
 from fastapi import APIRouter, Query
 
 from api.deps import Agent, AuditLog, DeskService, Service, TriageService
-from api.schemas import DeskCorrectionIn, DeskTicketIn, EscalateIn, RecordId, ResolveIn
+from api.schemas import (
+    DeskCorrectionIn,
+    DeskCorrectionOut,
+    DeskOpenOut,
+    DeskTicketIn,
+    DeskTicketOut,
+    DeskTicketsOut,
+    EscalateIn,
+    RecordId,
+    ResolveIn,
+)
 from core.errors import BackendUnavailableError, InvalidInputError, ModelNotTrainedError
 from core.time import iso
 from indexer.service import Firstline
@@ -74,7 +84,7 @@ def _store_resolved(service: Firstline, desk: Desk, ticket_id: int) -> None:
     service.ingest_items("ticket", [{k: v for k, v in item.items() if v is not None}], "desk")
 
 
-@router.post("/tickets")
+@router.post("/tickets", response_model=DeskOpenOut)
 def open_ticket(
     body: DeskTicketIn,
     who: Agent,
@@ -97,7 +107,7 @@ def open_ticket(
     return {"ticket": ticket, "triage": card}
 
 
-@router.get("/tickets")
+@router.get("/tickets", response_model=DeskTicketsOut)
 def list_tickets(
     desk: DeskService,
     _who: Agent,
@@ -111,7 +121,7 @@ def list_tickets(
     return {"tickets": desk.list(state, limit, breached)}
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", response_model=DeskTicketOut)
 def get_ticket(ticket_id: RecordId, desk: DeskService, _who: Agent) -> dict[str, Any]:
     """One ticket with its triage card and its history."""
     return desk.get(ticket_id)
@@ -132,7 +142,7 @@ def _audited_move(
     return after
 
 
-@router.post("/tickets/{ticket_id}/start")
+@router.post("/tickets/{ticket_id}/start", response_model=DeskTicketOut)
 def start(ticket_id: RecordId, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
     """An agent takes the ticket (the response clock stops)."""
     return _audited_move(
@@ -140,7 +150,7 @@ def start(ticket_id: RecordId, who: Agent, desk: DeskService, audit: AuditLog) -
     )
 
 
-@router.post("/tickets/{ticket_id}/resolve")
+@router.post("/tickets/{ticket_id}/resolve", response_model=DeskTicketOut)
 def resolve(
     ticket_id: RecordId,
     body: ResolveIn,
@@ -163,7 +173,7 @@ def resolve(
     return after
 
 
-@router.post("/tickets/{ticket_id}/escalate")
+@router.post("/tickets/{ticket_id}/escalate", response_model=DeskTicketOut)
 def escalate(
     ticket_id: RecordId, body: EscalateIn, who: Agent, desk: DeskService, audit: AuditLog
 ) -> dict[str, Any]:
@@ -178,14 +188,14 @@ def escalate(
     )
 
 
-@router.post("/tickets/{ticket_id}/close")
+@router.post("/tickets/{ticket_id}/close", response_model=DeskTicketOut)
 def close(ticket_id: RecordId, who: Agent, desk: DeskService, audit: AuditLog) -> dict[str, Any]:
     return _audited_move(
         who, desk, audit, "desk.close", ticket_id, lambda: desk.close(ticket_id, who.name)
     )
 
 
-@router.post("/tickets/{ticket_id}/corrections")
+@router.post("/tickets/{ticket_id}/corrections", response_model=DeskCorrectionOut)
 def correct(
     ticket_id: RecordId,
     body: DeskCorrectionIn,

@@ -24,12 +24,23 @@ from api.schemas import (
     MAX_ID,
     ArticleDraftIn,
     ArticleEditIn,
+    DashboardOut,
+    DiffOut,
     FeedbackIn,
+    FeedbackOut,
     GapDraftIn,
+    GapsOut,
+    KbArticleOut,
+    KbArticlesOut,
     MergeIn,
+    MergeOut,
+    PairsOut,
+    ProblemsOut,
+    QueueOut,
     RecordId,
     Str,
     TransitionIn,
+    VersionsOut,
 )
 from core.errors import BackendUnavailableError
 from indexer.service import Firstline
@@ -51,7 +62,7 @@ def _reindex(service: Firstline) -> None:
         log.warning("index not updated now (%s); it catches up at the next sync", e)
 
 
-@router.get("/articles")
+@router.get("/articles", response_model=KbArticlesOut)
 def list_articles(
     who: Agent,
     kb: KnowledgeService,
@@ -67,7 +78,7 @@ def list_articles(
     return {"articles": kb.list(statuses, limit, q)}
 
 
-@router.post("/articles")
+@router.post("/articles", response_model=KbArticleOut)
 def create_article(
     body: ArticleDraftIn, who: Editor, kb: KnowledgeService, service: Service, audit: AuditLog
 ) -> dict[str, Any]:
@@ -78,7 +89,7 @@ def create_article(
     return a
 
 
-@router.get("/articles/{article_id}")
+@router.get("/articles/{article_id}", response_model=KbArticleOut)
 def get_article(article_id: RecordId, who: Agent, kb: KnowledgeService) -> dict[str, Any]:
     """An article; reading it counts as a view.  Agents: a merged article redirects to the one
     it was merged into (``redirected_from``), a draft or retired one is not found."""
@@ -91,7 +102,7 @@ def get_article(article_id: RecordId, who: Agent, kb: KnowledgeService) -> dict[
     return a
 
 
-@router.put("/articles/{article_id}")
+@router.put("/articles/{article_id}", response_model=KbArticleOut)
 def edit_article(
     article_id: RecordId,
     body: ArticleEditIn,
@@ -109,7 +120,7 @@ def edit_article(
     return after
 
 
-@router.post("/articles/{article_id}/status")
+@router.post("/articles/{article_id}/status", response_model=KbArticleOut)
 def transition(
     article_id: RecordId,
     body: TransitionIn,
@@ -126,12 +137,12 @@ def transition(
     return after
 
 
-@router.get("/articles/{article_id}/versions")
+@router.get("/articles/{article_id}/versions", response_model=VersionsOut)
 def versions(article_id: RecordId, _who: Editor, kb: KnowledgeService) -> dict[str, Any]:
     return {"article_id": article_id, "versions": kb.versions(article_id)}
 
 
-@router.get("/articles/{article_id}/diff")
+@router.get("/articles/{article_id}/diff", response_model=DiffOut)
 def diff(
     article_id: RecordId,
     _who: Editor,
@@ -143,7 +154,7 @@ def diff(
     return kb.diff(article_id, old, new)
 
 
-@router.post("/articles/{article_id}/merge")
+@router.post("/articles/{article_id}/merge", response_model=MergeOut)
 def merge(
     article_id: RecordId,
     body: MergeIn,
@@ -160,7 +171,7 @@ def merge(
     return out
 
 
-@router.post("/articles/{article_id}/feedback")
+@router.post("/articles/{article_id}/feedback", response_model=FeedbackOut)
 def feedback(
     article_id: RecordId,
     body: FeedbackIn,
@@ -188,7 +199,7 @@ def feedback(
     }
 
 
-@router.get("/duplicates")
+@router.get("/duplicates", response_model=PairsOut)
 def duplicates(
     _who: Editor,
     insights: InsightsService,
@@ -199,7 +210,7 @@ def duplicates(
     return {"pairs": insights.duplicates(service.encoder.dim, threshold)}
 
 
-@router.get("/gaps")
+@router.get("/gaps", response_model=GapsOut)
 def gaps(
     _who: Editor,
     insights: InsightsService,
@@ -209,7 +220,7 @@ def gaps(
     return insights.gaps(days)
 
 
-@router.post("/gaps/draft")
+@router.post("/gaps/draft", response_model=KbArticleOut)
 def draft_from_gap(
     body: GapDraftIn,
     who: Editor,
@@ -226,7 +237,7 @@ def draft_from_gap(
     return a
 
 
-@router.get("/problems")
+@router.get("/problems", response_model=ProblemsOut)
 def problems(
     _who: Agent,
     insights: InsightsService,
@@ -238,7 +249,7 @@ def problems(
     return {"problems": insights.problems(window_minutes, min_incidents, days)}
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=QueueOut)
 def queue(
     _who: Editor, kb: KnowledgeService, insights: InsightsService, service: Service
 ) -> dict[str, Any]:
@@ -258,7 +269,7 @@ def queue(
 dashboard_router = APIRouter(tags=["dashboard"])
 
 
-@dashboard_router.get("/dashboard")
+@dashboard_router.get("/dashboard", response_model=DashboardOut)
 def dashboard(
     _who: Agent,
     insights: InsightsService,

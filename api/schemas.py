@@ -345,3 +345,201 @@ class KeyIn(_In):
 
 class TrainIn(_In):
     force: StrictBool = False
+
+
+# -- responses -----------------------------------------------------------------------------
+# The documented shape of every answer.  The fields named here are always sent (``None`` where
+# the record has no value); ``extra="allow"`` lets a later release add fields without breaking
+# a client generated from this document.
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class MeOut(_Out):
+    name: str
+    role: str
+
+
+class KeyOut(_Out):
+    id: int
+    name: str
+    role: str
+    prefix: str | None = None
+    created_at: str | None = None
+    revoked_at: str | None = None
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The key itself: shown in this answer only.")
+
+
+class KeysOut(_Out):
+    keys: list[KeyOut]
+
+
+class AuditEntry(_Out):
+    id: int
+    actor: str | None = None
+    role: str | None = None
+    action: str
+    target: str | None = None
+    before: Any = None
+    after: Any = None
+    created_at: str | None = None
+
+
+class AuditOut(_Out):
+    entries: list[AuditEntry]
+
+
+class SettingsOut(_Out):
+    settings: dict[str, str | None]
+
+
+class TrainOut(_Out):
+    version: str | None = None
+    activated: bool | None = None
+    gate: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+class RecordOut(_Out):
+    """A ticket or an article as stored (GET /tickets/{ref}, GET /articles/{ref})."""
+
+    id: str = Field(description='"<kind>:<n>"')
+    kind: str
+    external_id: str | None = None
+    source: str | None = None
+    title: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    status: str | None = None
+    indexed: bool | None = None
+
+
+class TriageResult(_Out):
+    fields: dict[str, Any] = Field(default_factory=dict)
+    priority: str | None = None
+    suggested_articles: list[dict[str, Any]] = Field(default_factory=list)
+    similar_tickets: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TriageOut(_Out):
+    results: list[TriageResult]
+
+
+class TriageCorrectionOut(_Out):
+    id: int
+    request_id: int
+    field: str
+    old: str | None = None
+    new: str | None = None
+    author: str | None = None
+    created_at: str | None = None
+
+
+class TriageModelsOut(_Out):
+    active: str | None = None
+    versions: list[dict[str, Any]]
+
+
+class DeskTicketOut(_Out):
+    """A desk ticket with its state, triage fields and SLA standing."""
+
+    id: int
+    ref: str
+    title: str | None = None
+    description: str | None = None
+    state: str
+    priority: str | None = None
+    category: str | None = None
+    assignment_group: str | None = None
+    sla: dict[str, Any] | None = None
+
+
+class DeskOpenOut(_Out):
+    ticket: DeskTicketOut
+    triage: dict[str, Any]
+
+
+class DeskTicketsOut(_Out):
+    tickets: list[DeskTicketOut]
+
+
+class DeskCorrectionOut(_Out):
+    ticket: DeskTicketOut
+    correction: dict[str, Any] | None = None
+
+
+class KbArticleOut(_Out):
+    """A curated article: its state and version (send the version back to edit it)."""
+
+    id: int
+    ref: str
+    title: str | None = None
+    status: str
+    version: int
+    body: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class KbArticlesOut(_Out):
+    articles: list[KbArticleOut]
+
+
+class VersionsOut(_Out):
+    article_id: int
+    versions: list[dict[str, Any]]
+
+
+class DiffOut(_Out):
+    article_id: int
+    old: int
+    new: int
+    diff: str
+
+
+class MergeOut(_Out):
+    merged: KbArticleOut
+    into: KbArticleOut
+    moved_tickets: int | None = None
+
+
+class FeedbackOut(KbArticleOut):
+    article_id: int
+    helpful: bool
+
+
+class PairsOut(_Out):
+    pairs: list[dict[str, Any]]
+
+
+class GapsOut(_Out):
+    clusters: list[dict[str, Any]]
+    searches: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ProblemsOut(_Out):
+    problems: list[dict[str, Any]]
+
+
+class QueueOut(_Out):
+    drafts: list[KbArticleOut]
+    in_review: list[KbArticleOut]
+    review_due: list[KbArticleOut]
+    duplicates: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+
+
+class DashboardOut(_Out):
+    since: str | None = None
+    tickets: int | None = None
+
+
+class HealthOut(_Out):
+    status: str = Field(description="ok, or degraded naming the part that is down")
+    database: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    index: dict[str, Any] | None = None

@@ -210,6 +210,11 @@ def test_the_openapi_document_matches_what_the_routes_accept(client: TestClient)
                 assert "security" not in op
             else:
                 assert op.get("security") == [{"APIKeyHeader": []}], (method, path)
+            ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in ok, (method, path, "has no response model")
+            for status in ("401", "404", "422", "503") if path != "/health" else ("500",):
+                error = op["responses"][status]["content"]["application/json"]["schema"]
+                assert error == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
     components = doc["components"]["schemas"]
     for name in ("TriageIn", "SimilarIn", "ResolveIn", "DeskTicketIn"):
         alternatives = components[name].get("oneOf") or components[name].get("anyOf")
