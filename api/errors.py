@@ -72,7 +72,13 @@ def install(app: FastAPI) -> None:
         details = []
         for e in exc.errors():
             loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            details.append({"field": loc, "message": e.get("msg", "")})
+            message = e.get("msg", "")
+            if (
+                e.get("type") == "string_pattern_mismatch"
+                and (e.get("ctx") or {}).get("pattern") == r"\S"
+            ):  # the schemas' NOT_BLANK: say it in words
+                message = "is empty (white space only)"
+            details.append({"field": loc, "message": message})
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         return error_response(422, "invalid_input", f"invalid request: {summary}", details)
 

@@ -44,6 +44,8 @@ def _clean(value: object) -> object:
     return clean_text(value) if isinstance(value, str) else value
 
 
+NOT_BLANK = r"\S"  # at least one character that is not white space (a linear search)
+
 # Cleaned before the length checks, so "\x00" is an empty title (refused), not a valid one.
 Str = Annotated[str, BeforeValidator(_clean)]
 """Text from a client: control characters (NUL included) removed, tab and line breaks kept."""
@@ -131,7 +133,7 @@ class IngestResult(BaseModel):
 
 
 class SearchIn(_In):
-    query: Str = Field(min_length=1, max_length=10_000)
+    query: Str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
     k: StrictInt = Field(default=10, ge=1, le=100)
     mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
     kinds: list[Literal["ticket", "article"]] | None = None
@@ -209,6 +211,10 @@ class ErrorOut(BaseModel):
 
 
 class TriageRequestIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["title"]}, {"required": ["description"]}]}
+    )
+
     title: Str | None = Field(default=None, max_length=2000)
     description: Str | None = Field(default=None, max_length=100_000)
     caller: Str | None = Short
@@ -216,6 +222,12 @@ class TriageRequestIn(_In):
     users_affected: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
     service: Str | None = Short
     channel: Str | None = Short
+
+    @model_validator(mode="after")
+    def _has_text(self) -> TriageRequestIn:
+        if not ((self.title or "").strip() or (self.description or "").strip()):
+            raise ValueError("a request needs a title or a description")
+        return self
 
 
 class TriageIn(_In):
@@ -237,7 +249,7 @@ class TriageIn(_In):
 
 class CorrectionIn(_In):
     field: Str = Field(min_length=1, max_length=40)
-    value: Str = Field(min_length=1, max_length=200)
+    value: Str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
     author: Str | None = Field(
         default=None,
         min_length=1,
@@ -249,16 +261,6 @@ class CorrectionIn(_In):
 # -- the desk ------------------------------------------------------------------------------
 class DeskTicketIn(TriageRequestIn):
     """A new request as an agent takes it (the same fields triage reads)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["title"]}, {"required": ["description"]}]}
-    )
-
-    @model_validator(mode="after")
-    def _has_text(self) -> DeskTicketIn:
-        if not ((self.title or "").strip() or (self.description or "").strip()):
-            raise ValueError("a request needs a title or a description")
-        return self
 
 
 class ResolveIn(_In):
@@ -289,7 +291,7 @@ class EscalateIn(_In):
 
 class DeskCorrectionIn(_In):
     field: Str = Field(min_length=1, max_length=40)
-    value: Str = Field(min_length=1, max_length=200)
+    value: Str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
 
 
 class FeedbackIn(_In):
@@ -299,8 +301,8 @@ class FeedbackIn(_In):
 
 # -- knowledge -----------------------------------------------------------------------------
 class ArticleDraftIn(_In):
-    title: Str = Field(min_length=1, max_length=2000)
-    body: Str = Field(min_length=1, max_length=100_000)
+    title: Str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
+    body: Str = Field(min_length=1, max_length=100_000, pattern=NOT_BLANK)
     category: Str | None = Short
     tags: list[Str] = Field(default_factory=list, max_length=50)
 
@@ -309,8 +311,8 @@ class ArticleEditIn(_In):
     version: StrictInt = Field(
         ge=1, le=MAX_ID, description="The version you edited (optimistic lock)."
     )
-    title: Str | None = Field(default=None, min_length=1, max_length=2000)
-    body: Str | None = Field(default=None, min_length=1, max_length=100_000)
+    title: Str | None = Field(default=None, min_length=1, max_length=2000, pattern=NOT_BLANK)
+    body: Str | None = Field(default=None, min_length=1, max_length=100_000, pattern=NOT_BLANK)
     category: Str | None = Short
     tags: list[Str] | None = Field(default=None, max_length=50)
     note: Str | None = Field(default=None, max_length=2000)

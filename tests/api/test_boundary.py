@@ -216,12 +216,20 @@ def test_the_openapi_document_matches_what_the_routes_accept(client: TestClient)
                 error = op["responses"][status]["content"]["application/json"]["schema"]
                 assert error == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
     components = doc["components"]["schemas"]
-    for name in ("TriageIn", "SimilarIn", "ResolveIn", "DeskTicketIn"):
+    for name in ("TriageIn", "TriageRequestIn", "SimilarIn", "ResolveIn", "DeskTicketIn"):
         alternatives = components[name].get("oneOf") or components[name].get("anyOf")
         assert alternatives and all("required" in a for a in alternatives), name
     assert "request_id" in components["ErrorBody"]["properties"]
-    for body, path in [({}, "/triage"), ({}, "/similar"), ({}, "/desk/tickets")]:
-        assert client.post(path, json=body).status_code == 422
+    for body, path in [
+        ({}, "/triage"),
+        ({"request": {}}, "/triage"),
+        ({}, "/similar"),
+        ({}, "/desk/tickets"),
+        ({"query": "  "}, "/search"),
+        ({"title": " ", "body": "b"}, "/kb/articles"),
+    ]:
+        assert client.post(path, json=body).status_code == 422, (path, body)
+    assert components["SearchIn"]["properties"]["query"]["pattern"] == r"\S"
 
 
 def test_every_error_names_its_request_id(client: TestClient) -> None:
