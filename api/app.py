@@ -45,6 +45,8 @@ from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import SearchLog
+from services.desk import DeskWorkflow
+from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,15 +67,24 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         app.state.insights = Insights(db, settings.kb)
         app.state.audit = Audit(db)
         app.state.keys = Keys(db)
+        app.state.desk_flow = DeskWorkflow(
+            app.state.service, app.state.triager, app.state.desk, app.state.audit
+        )
+        app.state.knowledge_flow = KnowledgeWorkflow(
+            app.state.service, app.state.knowledge, app.state.desk, app.state.audit
+        )
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
             await run_in_threadpool(app.state.service.warmup)
         except FirstlineError as e:
             logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
+        # The index sync worker: drains what a killed process left pending, then every write.
+        app.state.service.sync.start()
         try:
             yield
         finally:
+            app.state.service.sync.stop()
             app.state.service.close()
 
     app = FastAPI(
@@ -95,9 +106,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         responses={503: {"model": HealthOut, "description": "A part is down (named)."}},
     )
     async def health(service: Service) -> JSONResponse:
-        """Database, model and index status with counts; 503 naming the part that is down."""
+        """Database, model and index status with counts and the index sync (pending rows,
+        their age); 503 naming the part that is down.  A stuck sync makes the status
+        "degraded" with 200: the service still answers, the index is behind."""
         body = await run_in_threadpool(service.health)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        down = any(isinstance(p, dict) and p.get("status") == "down" for p in body.values())
+        return JSONResponse(body, status_code=503 if down else 200)
 
     def _search(service: Firstline, body: SearchIn, who: Principal | None = None) -> SearchOut:
         start = time.perf_counter()

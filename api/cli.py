@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.text import Text
 from api.cli_users import users_app
 from core.errors import FirstlineError
 from core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from indexer.ingest import IngestReport
 
 app = typer.Typer(
     help="firstline: search the knowledge base and past resolved tickets, triage requests.\n\n"
@@ -40,6 +43,10 @@ app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
+
+# Exit codes beside 0 and 1 (an error), documented in the README ("Index sync").
+EXIT_DRIFT = 3  # verify: the index and the record differ
+EXIT_PENDING = 4  # ingest / reindex --pending: all stored, some rows not searchable yet
 
 
 def _service(settings: Settings | None = None):  # noqa: ANN202
@@ -85,33 +92,104 @@ def ingest(
         ),
     ] = "default",
     encoding: Annotated[str, typer.Option(help="Text encoding of the files.")] = "utf-8",
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Read every date with this strptime format, e.g. '%d/%b/%y %H:%M'. Without it"
+            " ISO dates, Jira's 30/Sep/21 17:20, named months, epoch seconds and numeric dates"
+            " (day or month first, setting FIRSTLINE_INGEST__DATE_ORDER) are recognised."
+        ),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of dates written without one, e.g. Europe/Amsterdam"
+            " (default: setting FIRSTLINE_TIMEZONE)."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Add or update resolved tickets or KB articles from export files (idempotent)."""
+    """Add or update resolved tickets or KB articles from export files (idempotent).
+
+    A row that cannot be read is skipped and reported (row number and reason); a date that
+    cannot be read or lies outside 1900-2200 is stored empty and reported as a warning (row,
+    column, value). Exit codes: 0 every row went in as it was; 4 done, but some rows were
+    skipped or have warnings (listed); 1 error (nothing usable in a file, unreadable file, bad
+    option).
+    """
     service = _service()
+    partial = False  # some rows skipped, warned about or not searchable yet: exit 4
+    index_behind = False
     try:
+        dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
             with _bar(f"ingest {path.name}", total) as advance:
-                report = service.ingest_file(path, kind, map_, source, encoding, advance)
+                report = service.ingest_file(
+                    path, kind, map_, source, encoding, advance, dates.fmt, dates.tz
+                )
             if json_out:
                 out.print_json(json.dumps({"file": str(path), **report.as_dict()}))
-                continue
-            out.print(
-                f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
-                f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
-                f" ({report.indexed} indexed)"
-                + (f"; {report.curated} curated in the KB since, kept" if report.curated else "")
-            )
-            out.print(f"  mapping: {report.mapping}", style="dim")
-            for e in report.skipped[:20]:
-                err.print(f"  row {e.row}: {e.reason}", style="yellow")
-            if len(report.skipped) > 20:
-                err.print(f"  ... and {len(report.skipped) - 20} more skipped rows")
+            else:
+                _print_ingest_report(path, report)
             if report.skipped and len(report.skipped) == report.rows:
                 raise FirstlineError(f"{path.name}: every row was rejected")
+            partial = partial or not report.complete
+            if report.index == "pending":
+                partial = index_behind = True
+                why = report.index_unavailable or f"{len(report.index_errors)} refused by the index"
+                err.print(
+                    f"{path.name}: {report.pending + len(report.index_errors)} rows stored, not"
+                    f" searchable yet ({why}); the server's sync or `firstline reindex --pending`"
+                    " indexes them",
+                    style="yellow",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        if not index_behind and service.ingestor.pending_count():
+            # Rows other writers left pending (no server running): the worker's drain.
+            left = service.sync.drain().failures
+            if left:
+                err.print(f"{len(left)} rows refused by the index stay pending", style="yellow")
+                partial = True
     finally:
         service.close()
+    if partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+# `firstline ingest` finished, but some rows were skipped, stored with a field emptied, or are
+# not searchable yet (the same code as EXIT_PENDING: everything usable is stored).
+EXIT_PARTIAL = EXIT_PENDING
+_SHOWN = 20
+
+
+def _print_ingest_report(path: Path, report: IngestReport) -> None:
+    out.print(
+        f"{path.name}: {report.rows} rows, {report.added} added, {report.updated} updated,"
+        f" {report.unchanged} unchanged, {len(report.skipped)} skipped"
+        + (f", {len(report.warnings)} warnings" if report.warnings else "")
+        + f" ({report.indexed} indexed)"
+        + (f"; {report.curated} curated in the KB since, kept" if report.curated else ""),
+        markup=False,
+        highlight=False,
+    )
+    out.print(f"  mapping: {report.mapping}", style="dim", markup=False, highlight=False)
+    # User text (values, reasons quoting them) is printed as text, never as console markup.
+    for e in report.skipped[:_SHOWN]:
+        err.print(f"  row {e.row}: {e.reason}", style="yellow", markup=False, highlight=False)
+    if len(report.skipped) > _SHOWN:
+        err.print(f"  ... and {len(report.skipped) - _SHOWN} more skipped rows")
+    for w in report.warnings[:_SHOWN]:
+        err.print(
+            f"  row {w.row}, column {w.column!r}: {w.value!r} stored empty: {w.reason}",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
+    if len(report.warnings) > _SHOWN:
+        err.print(f"  ... and {len(report.warnings) - _SHOWN} more warnings")
 
 
 def _parse_date(value: str | None, name: str) -> datetime | None:
@@ -209,29 +287,86 @@ def reindex(
         bool, typer.Option("--pending", help="Only index rows the index has not caught up with.")
     ] = False,
 ) -> None:
-    """Rebuild the search index from the SQL record (atomic swap; searches keep working)."""
+    """Rebuild the search index from the SQL record (atomic swap; searches keep working).
+
+    A failed rebuild changes nothing (its half-built index is removed).  Rows the index
+    refuses are listed and stay pending; the rebuild of the others still goes live.
+    """
     service = _service()
     try:
         if pending:
             total = service.ingestor.pending_count()
             with _bar("index pending", total) as advance:
-                n = service.ingestor.sync_pending(advance)
-            out.print(f"indexed {n} pending documents")
+                result = service.ingestor.sync_pending(advance)
+            out.print(f"indexed {result.indexed} pending documents")
         else:
             total = service.ingestor.total_count()
             with _bar("rebuild index", total) as advance:
-                n = service.reindex(advance)
-            out.print(f"rebuilt the index: {n} documents")
+                result = service.reindex(advance)
+            out.print(f"rebuilt the index: {result.indexed} documents")
+        for f in result.failures[:20]:
+            err.print(f"  {f.id}: {f.reason}", style="yellow", markup=False, highlight=False)
+        if len(result.failures) > 20:
+            err.print(f"  ... and {len(result.failures) - 20} more refused")
+        if result.failures:
+            err.print(f"{len(result.failures)} documents refused by the index stay pending")
+            if pending:
+                raise typer.Exit(EXIT_PENDING)
+    finally:
+        service.close()
+
+
+@app.command()
+def verify(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-queue drifted rows, delete orphans, re-check.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare the SQL record and the search index by id and content hash.
+
+    Exit 0 when they agree, 3 when they drift (after --repair: when drift remains).
+    """
+    service = _service()
+    try:
+        report = service.verify(repair)
+        report.pop("_ids", None)
+        final = report.get("after", report)
+        if as_json:
+            out.print_json(json.dumps(report, default=str))
+        else:
+            out.print(
+                f"record: {report['record']} searchable, index: {report['index']} documents;"
+                f" drift: {report['drift']}"
+            )
+            for name in ("missing", "orphan", "stale"):
+                part = report[name]
+                if part["count"]:
+                    out.print(f"  {name}: {part['count']} (e.g. {', '.join(part['sample'][:5])})")
+            if "after" in report:
+                r = report["repaired"]
+                out.print(
+                    f"repaired: {r['requeued']} re-queued, {r['deleted']} orphans deleted,"
+                    f" {r['indexed']} indexed; drift now: {final['drift']}"
+                )
+        if final["drift"]:
+            raise typer.Exit(EXIT_DRIFT)
     finally:
         service.close()
 
 
 @app.command()
 def health() -> None:
-    """What is stored and what runs: database, index, model."""
+    """What is stored and what runs: database, index (with pending rows), model.
+
+    Exit 0 when every part is ok, 1 otherwise.
+    """
     service = _service()
     try:
-        out.print_json(json.dumps(service.health(), default=str))
+        body = service.health()
+        out.print_json(json.dumps(body, default=str))
+        if body["status"] != "ok":
+            raise typer.Exit(1)
     finally:
         service.close()
 

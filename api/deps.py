@@ -19,6 +19,8 @@ from kb.auth import Audit, Keys, Principal
 from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
+from services.desk import DeskWorkflow
+from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
 
 
@@ -42,6 +44,14 @@ def _insights(request: Request) -> Insights:
     return request.app.state.insights
 
 
+def _desk_flow(request: Request) -> DeskWorkflow:
+    return request.app.state.desk_flow
+
+
+def _knowledge_flow(request: Request) -> KnowledgeWorkflow:
+    return request.app.state.knowledge_flow
+
+
 def _audit(request: Request) -> Audit:
     return request.app.state.audit
 
@@ -55,6 +65,8 @@ TriageService = Annotated[Triager, Depends(_triager)]
 KnowledgeService = Annotated[Knowledge, Depends(_knowledge)]
 DeskService = Annotated[Desk, Depends(_desk)]
 InsightsService = Annotated[Insights, Depends(_insights)]
+DeskFlow = Annotated[DeskWorkflow, Depends(_desk_flow)]
+KnowledgeFlow = Annotated[KnowledgeWorkflow, Depends(_knowledge_flow)]
 AuditLog = Annotated[Audit, Depends(_audit)]
 KeyStore = Annotated[Keys, Depends(_keys)]
 

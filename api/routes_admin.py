@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Admin, Agent, AuditLog, KeyStore, TriageService
+from api.deps import Admin, Agent, AuditLog, KeyStore, Service, TriageService
 from api.schemas import (
     AuditOut,
     KeyIn,
@@ -19,6 +20,7 @@ from api.schemas import (
     Str,
     TrainIn,
     TrainOut,
+    VerifyOut,
 )
 
 router = APIRouter(tags=["admin"])
@@ -74,3 +76,27 @@ def train(body: TrainIn, who: Admin, triager: TriageService, audit: AuditLog) ->
     result = triager.train(force=body.force)
     audit.write(who, "admin.triage_train", "triage", None, {"version": result.get("version")})
     return result
+
+
+@router.get("/admin/index/verify", response_model=VerifyOut)
+async def verify_index(_who: Admin, service: Service) -> dict[str, Any]:
+    """Compare the SQL record and the search index by id and content hash: ``drift`` counts
+    rows missing from the index, orphans in it and stale versions (with samples)."""
+    report = await run_in_threadpool(service.verify, False)
+    report.pop("_ids", None)
+    return report
+
+
+@router.post("/admin/index/verify", response_model=VerifyOut)
+async def repair_index(
+    who: Admin,
+    service: Service,
+    audit: AuditLog,
+    repair: Annotated[bool, Query(description="Re-queue drifted rows, delete orphans.")] = False,
+) -> dict[str, Any]:
+    """The same comparison; with ``repair=true`` drift is fixed and the comparison run again."""
+    report = await run_in_threadpool(service.verify, repair)
+    report.pop("_ids", None)
+    if repair:
+        audit.write(who, "admin.index_repair", "index", None, {"drift": report["drift"]})
+    return report

@@ -2,21 +2,21 @@
 
 Agents see published articles only; editors see every state, edit, review, publish, retire and
 merge.  Every write names the version it edits: a stale version gets 409 with the current one.
+Thin adapters over the knowledge workflow (``services.knowledge``): each write is one audited
+unit of work.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from api.deps import (
     Agent,
-    AuditLog,
-    DeskService,
     Editor,
     InsightsService,
+    KnowledgeFlow,
     KnowledgeService,
     Service,
 )
@@ -42,24 +42,9 @@ from api.schemas import (
     TransitionIn,
     VersionsOut,
 )
-from core.errors import BackendUnavailableError
-from indexer.service import Firstline
-
-log = logging.getLogger("firstline.api")
 
 router = APIRouter(prefix="/kb", tags=["knowledge"])
 Status = Literal["draft", "review", "published", "retired"]
-
-
-def _reindex(service: Firstline) -> None:
-    """Bring the index in line with the record: a published article becomes searchable,
-    any other state leaves the index.  Best effort: the write is already stored (and
-    audited); if the search engine is down, the article stays marked pending and the next
-    sync catches up, while search results never show an unpublished article meanwhile."""
-    try:
-        service.ingestor.sync_pending()
-    except BackendUnavailableError as e:
-        log.warning("index not updated now (%s); it catches up at the next sync", e)
 
 
 @router.get("/articles", response_model=KbArticlesOut)
@@ -79,62 +64,33 @@ def list_articles(
 
 
 @router.post("/articles", response_model=KbArticleOut)
-def create_article(
-    body: ArticleDraftIn, who: Editor, kb: KnowledgeService, service: Service, audit: AuditLog
-) -> dict[str, Any]:
+def create_article(body: ArticleDraftIn, who: Editor, flow: KnowledgeFlow) -> dict[str, Any]:
     """A new draft (version 1)."""
-    a = kb.create(body.title, body.body, who.name, body.category, body.tags)
-    audit.write(who, "kb.create", a["ref"], None, a)
-    _reindex(service)
-    return a
+    return flow.create(who, body.title, body.body, body.category, body.tags)
 
 
 @router.get("/articles/{article_id}", response_model=KbArticleOut)
-def get_article(article_id: RecordId, who: Agent, kb: KnowledgeService) -> dict[str, Any]:
+def get_article(article_id: RecordId, who: Agent, flow: KnowledgeFlow) -> dict[str, Any]:
     """An article; reading it counts as a view.  Agents: a merged article redirects to the one
     it was merged into (``redirected_from``), a draft or retired one is not found."""
-    editor = who.can("editor")
-    a = kb.get(article_id, published_only=not editor)
-    if a["id"] != article_id:
-        a["redirected_from"] = article_id
-    if not editor:
-        kb.record("view", who.name, a["id"])
-    return a
+    return flow.read(article_id, who)
 
 
 @router.put("/articles/{article_id}", response_model=KbArticleOut)
 def edit_article(
-    article_id: RecordId,
-    body: ArticleEditIn,
-    who: Editor,
-    kb: KnowledgeService,
-    service: Service,
-    audit: AuditLog,
+    article_id: RecordId, body: ArticleEditIn, who: Editor, flow: KnowledgeFlow
 ) -> dict[str, Any]:
     """Save an edit as a new version (409 with the current article if it moved on)."""
-    before = kb.get(article_id)
     changes = body.model_dump(exclude={"version"}, exclude_none=True)
-    after = kb.update(article_id, body.version, who.name, **changes)
-    audit.write(who, "kb.edit", after["ref"], before, after)
-    _reindex(service)
-    return after
+    return flow.edit(article_id, who, body.version, **changes)
 
 
 @router.post("/articles/{article_id}/status", response_model=KbArticleOut)
 def transition(
-    article_id: RecordId,
-    body: TransitionIn,
-    who: Editor,
-    kb: KnowledgeService,
-    service: Service,
-    audit: AuditLog,
+    article_id: RecordId, body: TransitionIn, who: Editor, flow: KnowledgeFlow
 ) -> dict[str, Any]:
     """Lifecycle: draft → review → published → retired (and back to draft for a revision)."""
-    before = kb.get(article_id)
-    after = kb.transition(article_id, body.to, body.version, who.name, body.note)
-    audit.write(who, f"kb.{body.to}", after["ref"], {"status": before["status"]}, after)
-    _reindex(service)
-    return after
+    return flow.transition(article_id, who, body.to, body.version, body.note)
 
 
 @router.get("/articles/{article_id}/versions", response_model=VersionsOut)
@@ -155,48 +111,17 @@ def diff(
 
 
 @router.post("/articles/{article_id}/merge", response_model=MergeOut)
-def merge(
-    article_id: RecordId,
-    body: MergeIn,
-    who: Editor,
-    kb: KnowledgeService,
-    service: Service,
-    audit: AuditLog,
-) -> dict[str, Any]:
+def merge(article_id: RecordId, body: MergeIn, who: Editor, flow: KnowledgeFlow) -> dict[str, Any]:
     """Retire a duplicate into another article; links move, reading it redirects."""
-    before = kb.get(article_id)
-    out = kb.merge(article_id, body.into, who.name, body.version)
-    audit.write(who, "kb.merge", f"article:{article_id}", before, out["merged"])
-    _reindex(service)
-    return out
+    return flow.merge(article_id, who, body.into, body.version)
 
 
 @router.post("/articles/{article_id}/feedback", response_model=FeedbackOut)
 def feedback(
-    article_id: RecordId,
-    body: FeedbackIn,
-    who: Agent,
-    kb: KnowledgeService,
-    desk: DeskService,
-    audit: AuditLog,
+    article_id: RecordId, body: FeedbackIn, who: Agent, flow: KnowledgeFlow
 ) -> dict[str, Any]:
     """Helped / did not help, on a suggestion or a search result (published articles)."""
-    kb.get(article_id, published_only=True)  # a draft or retired article: 404
-    if body.ticket_id is not None:
-        desk.record(body.ticket_id)  # an unknown ticket: 404
-    kb.record("feedback", who.name, article_id, body.ticket_id, helpful=body.helpful)
-    audit.write(
-        who,
-        "kb.feedback",
-        f"article:{article_id}",
-        None,
-        {"helpful": body.helpful, "ticket_id": body.ticket_id},
-    )
-    return {
-        "article_id": article_id,
-        "helpful": body.helpful,
-        **kb.get(article_id, published_only=True),
-    }
+    return flow.feedback(article_id, who, body.helpful, body.ticket_id)
 
 
 @router.get("/duplicates", response_model=PairsOut)
@@ -221,20 +146,9 @@ def gaps(
 
 
 @router.post("/gaps/draft", response_model=KbArticleOut)
-def draft_from_gap(
-    body: GapDraftIn,
-    who: Editor,
-    kb: KnowledgeService,
-    desk: DeskService,
-    service: Service,
-    audit: AuditLog,
-) -> dict[str, Any]:
+def draft_from_gap(body: GapDraftIn, who: Editor, flow: KnowledgeFlow) -> dict[str, Any]:
     """Draft an article from a gap's tickets."""
-    tickets = [desk.record(i) for i in body.ticket_ids]
-    a = kb.draft_from_cluster(tickets, who.name, body.title)
-    audit.write(who, "kb.draft_from_gap", a["ref"], None, {**a, "tickets": body.ticket_ids})
-    _reindex(service)
-    return a
+    return flow.draft_from_gap(who, body.ticket_ids, body.title)
 
 
 @router.get("/problems", response_model=ProblemsOut)

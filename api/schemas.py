@@ -118,6 +118,13 @@ class RowProblem(BaseModel):
     reason: str
 
 
+class RowWarning(BaseModel):
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
 class IngestResult(BaseModel):
     kind: str
     source: str
@@ -130,6 +137,17 @@ class IngestResult(BaseModel):
     )
     indexed: int
     skipped: list[RowProblem]
+    warnings: list[RowWarning] = Field(
+        default_factory=list,
+        description="Values that could not be used (e.g. a date that cannot be read or is out "
+        "of range): the row is stored with that field empty.",
+    )
+    index: Literal["indexed", "pending"] = Field(
+        default="indexed",
+        description="'pending' when some stored rows are not searchable yet (the search engine "
+        "is unreachable, or refused them): the sync worker indexes them when it can.",
+    )
+    pending: int = Field(default=0, description="Stored rows not indexed yet.")
 
 
 class SearchIn(_In):
@@ -545,3 +563,21 @@ class HealthOut(_Out):
     database: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     index: dict[str, Any] | None = None
+
+
+class DriftOut(_Out):
+    count: int
+    sample: list[str]
+
+
+class VerifyOut(_Out):
+    """SQL record against search index, by id and content hash."""
+
+    record: int
+    index: int
+    drift: int
+    missing: DriftOut
+    orphan: DriftOut
+    stale: DriftOut
+    repaired: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None

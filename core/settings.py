@@ -134,6 +134,25 @@ class IngestSettings(BaseModel):
     )
 
 
+class SyncSettings(BaseModel):
+    """The index sync worker: it indexes rows the SQL record holds and the index does not."""
+
+    interval_seconds: float = Field(
+        default=30.0, ge=0.1, le=3600, description="A pass over pending rows at least this often."
+    )
+    backoff_max_seconds: float = Field(
+        default=60.0, ge=0.1, le=3600, description="Longest wait between retries while down."
+    )
+    stuck_after_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        description="/health says 'degraded' when a row has waited longer than this ...",
+    )
+    stuck_failures: int = Field(
+        default=5, ge=1, description="... or after this many failed passes in a row."
+    )
+
+
 class TriageSettings(BaseModel):
     target_precision: float = Field(
         default=0.90,
@@ -223,6 +242,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     ingest: IngestSettings = IngestSettings()
+    sync: SyncSettings = SyncSettings()
     triage: TriageSettings = TriageSettings()
     api: ApiSettings = ApiSettings()
     kb: KbSettings = KbSettings()

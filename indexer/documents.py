@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 
 from core.time import aware
@@ -66,10 +68,26 @@ def embedding_inputs(record: Ticket | Article, size: int, stride: int) -> list[s
     return [title or body[:200], *[f"{title}\n{w}".strip() for w in windows(body, size, stride)]]
 
 
+# Dates the index keeps: anything outside (placeholders such as 9999-12-31 or 0001-01-01 that
+# an older version stored) is indexed without a date rather than poisoning the index.
+INDEX_DATE_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+INDEX_DATE_MAX = datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def index_date(value: datetime | None) -> datetime | None:
+    """``value`` as an aware datetime when the index can hold it, else None."""
+    value = aware(value)
+    if value is None or not INDEX_DATE_MIN <= value <= INDEX_DATE_MAX:
+        return None
+    return value
+
+
 def to_index_doc(record: Ticket | Article, vectors: np.ndarray) -> IndexDoc:
     """``vectors``: row 0 embeds the title, the others the chunks (see ``embedding_inputs``)."""
     title, body = search_fields(record)
-    created = record.opened_at if isinstance(record, Ticket) and record.opened_at else None
+    created = None
+    if isinstance(record, Ticket):
+        created = index_date(record.opened_at)
     return IndexDoc(
         id=doc_id(record.kind, record.id),
         kind=record.kind,
@@ -79,5 +97,6 @@ def to_index_doc(record: Ticket | Article, vectors: np.ndarray) -> IndexDoc:
         chunk_vectors=vectors[1:],
         category=record.category,
         status=record.status,
-        created_at=aware(created or record.created_at),
+        created_at=created or index_date(record.created_at),
+        content_hash=record.content_hash,
     )

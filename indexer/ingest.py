@@ -10,31 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import undefer
 
-from core.errors import InvalidInputError
+from core.errors import BackendUnavailableError, InvalidInputError
+from core.time import aware, utcnow
 from indexer.backends.base import SearchBackend
-from indexer.documents import embedding_inputs, to_index_doc
+from indexer.documents import doc_id, embedding_inputs, to_index_doc
 from indexer.mapping import (
+    DateReading,
     Record,
     build_record,
     parse_mapping_options,
     resolve_mapping,
 )
 from indexer.readers import RowError, read_rows
-from indexer.types import IndexFailure
+from indexer.types import IndexDoc, IndexFailure
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
+from kb.records import upsert
 from models.encoder import Encoder
 
 Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class RowWarning:
+    row: int
+    column: str
+    value: str
+    reason: str
 
 
 @dataclass
@@ -50,6 +60,21 @@ class IngestReport:
     skipped: list[RowError] = field(default_factory=list)
     index_errors: list[IndexFailure] = field(default_factory=list)
     mapping: str = ""
+    # Values that could not be used (a date that cannot be read or is out of range): the row
+    # is stored with that field empty.
+    warnings: list[RowWarning] = field(default_factory=list)
+    pending: int = 0  # stored, not indexed yet (the search engine was unreachable)
+    index_unavailable: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every row went in as it was: nothing skipped, nothing emptied."""
+        return not self.skipped and not self.warnings
+
+    @property
+    def index(self) -> str:
+        """ "indexed" when the index holds every row this run stored, else "pending"."""
+        return "pending" if self.pending or self.index_errors else "indexed"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +89,12 @@ class IngestReport:
             "skipped": [{"row": e.row, "reason": e.reason} for e in self.skipped],
             "index_errors": [{"id": e.id, "reason": e.reason} for e in self.index_errors],
             "mapping": self.mapping,
+            "warnings": [
+                {"row": w.row, "column": w.column, "value": w.value, "reason": w.reason}
+                for w in self.warnings
+            ],
+            "index": self.index,
+            "pending": self.pending + len(self.index_errors),
         }
 
 
@@ -104,8 +135,10 @@ class Ingestor:
         source: str = "default",
         encoding: str = "utf-8",
         progress: Progress | None = None,
+        dates: DateReading | None = None,
     ) -> IngestReport:
         path = Path(path)
+        dates = dates or DateReading()
         explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
         rows = read_rows(path, encoding)
         report = IngestReport(kind=kind, source=source)
@@ -123,10 +156,13 @@ class Ingestor:
                     resolved = resolve_mapping(kind, list(row.keys()), explicit)
                     report.mapping = resolved.describe()
                 try:
-                    rec = build_record(resolved, row)
+                    rec = build_record(resolved, row, dates)
                 except ValueError as e:
                     yield row_no, RowError(row_no, str(e))
                     continue
+                report.warnings += [
+                    RowWarning(row_no, w.column, w.value, w.reason) for w in rec.warnings
+                ]
                 if not rec.external_id:
                     # No id in the export: the content is the identity; identical rows are
                     # told apart by their order of appearance.
@@ -143,9 +179,18 @@ class Ingestor:
 
     # -- records (API batches and files) ---------------------------------------------------
     def ingest_values(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+        self,
+        kind: str,
+        items: Sequence[dict[str, Any]],
+        source: str = "api",
+        dates: DateReading | None = None,
+        index: bool = True,
     ) -> IngestReport:
-        """Ingest already-structured documents (API JSON, our field names)."""
+        """Ingest already-structured documents (API JSON, our field names).
+
+        ``index=False`` only stores them (pending): the sync worker indexes them.
+        """
+        dates = dates or DateReading()
         from indexer.mapping import FIELDS
 
         report = IngestReport(kind=kind, source=source, mapping="field names")
@@ -158,15 +203,18 @@ class Ingestor:
             for i, item in enumerate(items, start=1):
                 report.rows += 1
                 try:
-                    rec = build_record(m, item)
+                    rec = build_record(m, item, dates)
                 except ValueError as e:
                     yield i, RowError(i, str(e))
                     continue
+                report.warnings += [
+                    RowWarning(i, w.column, w.value, w.reason) for w in rec.warnings
+                ]
                 if not rec.external_id:
                     rec.external_id = "h:" + rec.content_hash[:20]
                 yield i, rec
 
-        self._ingest(records(), kind, source, report, None)
+        self._ingest(records(), kind, source, report, None, index)
         return report
 
     def _ingest(
@@ -176,6 +224,7 @@ class Ingestor:
         source: str,
         report: IngestReport,
         progress: Progress | None,
+        index: bool = True,
     ) -> None:
         model = RECORD_TYPES[kind]
         for batch in _batched(records, self.batch_size):
@@ -187,9 +236,18 @@ class Ingestor:
                     good[rec.external_id] = rec  # a later duplicate id in one batch wins
             if good:
                 pending = self._store(model, source, list(good.values()), report)
-                indexed, failures = self._index(model, pending)
-                report.indexed += indexed
-                report.index_errors += failures
+                if index and report.index_unavailable is None:
+                    try:
+                        indexed, failures = self._index(model, pending)
+                    except BackendUnavailableError as e:
+                        # Stored; the sync worker (or `reindex --pending`) indexes it later.
+                        report.index_unavailable = str(e)
+                        report.pending += len(pending)
+                    else:
+                        report.indexed += indexed
+                        report.index_errors += failures
+                else:
+                    report.pending += len(pending)
             if progress:
                 progress(len(batch))
 
@@ -200,51 +258,24 @@ class Ingestor:
         records: list[Record],
         report: IngestReport,
     ) -> list[int]:
-        """Write new and changed rows; return the ids of rows that need (re)indexing."""
+        """Write new and changed rows (through the record's one writer); return the ids of
+        rows that need (re)indexing."""
         with self.db.session() as s:
-            existing = {
-                r.external_id: r
-                for r in s.scalars(
-                    select(model).where(
-                        model.source == source,
-                        model.external_id.in_([r.external_id for r in records]),
-                    )
-                )
-            }
-            pending: list[Any] = []
-            for rec in records:
-                row = existing.get(rec.external_id)
-                if row is None:
-                    row = model(source=source, external_id=rec.external_id)
-                    _assign(row, rec)
-                    s.add(row)
-                    report.added += 1
-                    pending.append(row)
-                elif isinstance(row, Article) and row.version > 1:
-                    # Edited or moved along its lifecycle in firstline since it was imported:
-                    # the KB is now the article's home, and an import never overwrites it.
-                    report.curated += 1
-                    if row.indexed_hash != row.content_hash:
-                        pending.append(row)
-                elif row.content_hash != rec.content_hash:
-                    _assign(row, rec)
-                    row.embedding = None
-                    row.indexed_hash = None
-                    report.updated += 1
-                    pending.append(row)
-                else:
-                    report.unchanged += 1
-                    if row.indexed_hash != row.content_hash:
-                        pending.append(row)
-            s.flush()
-            return [r.id for r in pending]
+            done = upsert(s, records[0].kind, source, records)
+        report.added += done.added
+        report.updated += done.updated
+        report.unchanged += done.unchanged
+        report.curated += done.curated
+        return done.pending
 
     def _index(
         self, model: type[Ticket] | type[Article], ids: list[int]
     ) -> tuple[int, list[IndexFailure]]:
         """Embed (where needed) and index the given rows, then mark them indexed.
 
-        Rows the backend refuses stay pending; if the backend is unreachable the error
+        A row is marked with the hash of what the live index now holds (the backends' writes
+        are live when they return).  Rows the backend refuses, or whose document cannot be
+        built, stay pending and are reported; if the backend is unreachable the error
         propagates and the whole batch stays pending (the SQL record already holds it).
         """
         if not ids:
@@ -252,18 +283,17 @@ class Ingestor:
         with self.db.session() as s:
             rows = _load(s, model, ids)
             vectors = self._ensure_embeddings(rows)
-            docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
-            s.flush()
+            docs, failures = _documents(rows, vectors)
             s.commit()  # embeddings are kept even if the index write fails
-            hidden = [d.id for r, d in zip(rows, docs, strict=True) if not searchable(r)]
+            hidden = [d.id for r, d in docs if not searchable(r)]
             if hidden:
                 self.backend.delete(hidden)
-            failures = self.backend.upsert([d for d in docs if d.id not in set(hidden)])
+            failures += self.backend.upsert([d for r, d in docs if searchable(r)])
             refused = {f.id for f in failures}
             done = 0
-            for r, d in zip(rows, docs, strict=True):
+            for r, d in docs:
                 if d.id not in refused:
-                    r.indexed_hash = r.content_hash
+                    r.indexed_hash = d.content_hash
                     done += 1
         return done, failures
 
@@ -284,53 +314,136 @@ class Ingestor:
 
     # -- catching up and rebuilding ------------------------------------------------------
     def pending_count(self) -> int:
-        with self.db.session() as s:
-            return sum(
-                len(s.scalars(select(m.id).where(_not_indexed(m))).all())
-                for m in RECORD_TYPES.values()
-            )
+        return self.pending_status()["pending"]
 
-    def sync_pending(self, progress: Progress | None = None) -> int:
-        """Index every stored row the index has not caught up with."""
-        done = 0
+    def pending_status(self) -> dict[str, Any]:
+        """How far the index is behind: pending rows and the oldest one's age in seconds."""
+        count, oldest = 0, None
+        with self.db.session() as s:
+            for m in RECORD_TYPES.values():
+                n, since = s.execute(
+                    select(func.count(m.id), func.min(m.pending_since)).where(_not_indexed(m))
+                ).one()
+                count += int(n or 0)
+                since = aware(since)
+                if since is not None and (oldest is None or since < oldest):
+                    oldest = since
+        age = None if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+        return {"pending": count, "oldest_pending_seconds": None if age is None else round(age, 1)}
+
+    def sync_pending(self, progress: Progress | None = None) -> SyncResult:
+        """Index every stored row the index has not caught up with (one pass over them).
+
+        Raises ``BackendUnavailableError`` when the engine cannot be reached; what was done
+        before stays done.
+        """
+        result = SyncResult()
         for model in RECORD_TYPES.values():
             with self.db.session() as s:
-                ids = list(s.scalars(select(model.id).where(_not_indexed(model))))
+                ids = list(
+                    s.scalars(select(model.id).where(_not_indexed(model)).order_by(model.id))
+                )
             for batch in _batched(ids, self.batch_size):
-                done += self._index(model, batch)[0]
+                done, failures = self._index(model, batch)
+                result.indexed += done
+                result.failures += failures
                 if progress:
                     progress(len(batch))
-        return done
+        return result
 
     def total_count(self) -> int:
         with self.db.session() as s:
-            return sum(len(s.scalars(select(m.id)).all()) for m in RECORD_TYPES.values())
+            return sum(int(s.scalar(select(func.count(m.id))) or 0) for m in RECORD_TYPES.values())
 
-    def reindex(self, progress: Progress | None = None) -> int:
-        """Rebuild the search index from the SQL record and swap it in atomically."""
+    def reindex(self, progress: Progress | None = None) -> SyncResult:
+        """Rebuild the search index from the SQL record and swap it in atomically.
+
+        Rows are marked indexed only once the new index is live (after the swap), each with
+        the hash of what the new index holds.  If the rebuild fails, the half-built index is
+        removed and every row stays as it was.  Rows the index refuses are reported and left
+        pending; they do not stop the others.
+        """
         target = self.backend.begin_rebuild()
-        done = 0
+        result = SyncResult()
+        held: dict[str, dict[int, str]] = {kind: {} for kind in RECORD_TYPES}
+        last_id: dict[str, int] = {}
+        seen: dict[str, list[int]] = {}
         try:
-            for model in RECORD_TYPES.values():
+            for kind, model in RECORD_TYPES.items():
                 with self.db.session() as s:
                     ids = list(s.scalars(select(model.id).order_by(model.id)))
+                last_id[kind] = ids[-1] if ids else 0
+                seen[kind] = ids
                 for batch in _batched(ids, self.batch_size):
                     with self.db.session() as s:
                         rows = _load(s, model, batch)
                         vectors = self._ensure_embeddings(rows)
-                        docs = [to_index_doc(r, v) for r, v in zip(rows, vectors, strict=True)]
-                        shown = [d for r, d in zip(rows, docs, strict=True) if searchable(r)]
-                        refused = {f.id for f in target.upsert(shown)}
-                        for r, d in zip(rows, docs, strict=True):
-                            r.indexed_hash = None if d.id in refused else r.content_hash
-                    done += len(rows)
+                        docs, failures = _documents(rows, vectors)
+                        s.commit()  # the embeddings are worth keeping either way
+                        failures += target.upsert([d for r, d in docs if searchable(r)])
+                        refused = {f.id for f in failures}
+                        for r, d in docs:
+                            if d.id not in refused:
+                                held[kind][r.id] = r.content_hash
+                        result.failures += failures
                     if progress:
-                        progress(len(rows))
+                        progress(len(batch))
             target.commit()
         except BaseException:
             target.abort()
             raise
-        return done
+        # The new index is live: the record now says what it holds, and nothing else.
+        with self.db.session() as s:
+            for kind, model in RECORD_TYPES.items():
+                marks = [{"id": i, "indexed_hash": h} for i, h in held[kind].items()]
+                for chunk in _batched(marks, 1000):
+                    s.execute(update(model), chunk)
+                # Refused rows are not in the new index: pending, with their reason reported.
+                refused = [i for i in seen[kind] if i not in held[kind]]
+                for chunk in _batched(refused, 1000):
+                    s.execute(
+                        update(model)
+                        .where(model.id.in_(chunk))
+                        .values(
+                            indexed_hash=None,
+                            pending_since=func.coalesce(
+                                model.pending_since, func.current_timestamp()
+                            ),
+                        )
+                    )
+                # Rows added while the rebuild ran were written to the old index only.
+                s.execute(
+                    update(model)
+                    .where(model.id > last_id.get(kind, 0))
+                    .values(
+                        indexed_hash=None,
+                        pending_since=func.coalesce(model.pending_since, func.current_timestamp()),
+                    )
+                )
+        result.indexed = sum(len(h) for h in held.values())
+        return result
+
+
+@dataclass
+class SyncResult:
+    """What one pass of indexing did: rows now in step with the index, rows refused."""
+
+    indexed: int = 0
+    failures: list[IndexFailure] = field(default_factory=list)
+
+
+def _documents(
+    rows: Sequence[Ticket | Article], vectors: Sequence[np.ndarray]
+) -> tuple[list[tuple[Ticket | Article, IndexDoc]], list[IndexFailure]]:
+    """Each row's index document; a row whose document cannot be built is reported, not fatal."""
+    docs: list[tuple[Ticket | Article, IndexDoc]] = []
+    failures: list[IndexFailure] = []
+    for r, v in zip(rows, vectors, strict=True):
+        try:
+            docs.append((r, to_index_doc(r, v)))
+        except (ValueError, TypeError, OverflowError) as e:
+            failures.append(IndexFailure(doc_id(r.kind, r.id), f"cannot be indexed: {e}"))
+    return docs, failures
 
 
 def searchable(row: Ticket | Article) -> bool:
@@ -345,15 +458,3 @@ def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> li
 
 def _not_indexed(model: type[Ticket] | type[Article]):  # noqa: ANN202
     return or_(model.indexed_hash.is_(None), model.indexed_hash != model.content_hash)
-
-
-def _assign(row: Ticket | Article, rec: Record) -> None:
-    v = rec.values
-    row.content_hash = rec.content_hash
-    for key, value in v.items():
-        if key in ("opened_at", "resolved_at", "created_at", "updated_at"):
-            value = datetime.fromisoformat(value) if value else None
-            if key in ("created_at", "updated_at") and value is None:
-                continue
-        if hasattr(type(row), key):
-            setattr(row, key, value)

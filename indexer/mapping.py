@@ -7,15 +7,15 @@ map to nothing are kept in ``extra`` so nothing in the export is lost.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from core.dates import parse_date, zone
 from core.errors import InvalidInputError
+from kb.records import Record, content_hash
 
 TICKET_FIELDS: dict[str, list[str]] = {
     "external_id": [
@@ -24,6 +24,7 @@ TICKET_FIELDS: dict[str, list[str]] = {
         "ticket id",
         "ticket number",
         "issue id",
+        "issue key",
         "key",
         "external id",
         "incident id",
@@ -96,18 +97,29 @@ FIELDS = {"ticket": TICKET_FIELDS, "article": ARTICLE_FIELDS}
 TEXT_FIELD = {"ticket": "description", "article": "body"}
 DEFAULT_STATUS = {"ticket": "resolved", "article": "published"}
 DATE_FIELDS = {"opened_at", "resolved_at", "created_at", "updated_at"}
-_DATE_FORMATS = [
-    "%d-%m-%Y %H:%M",
-    "%d/%m/%Y %H:%M",
-    "%m/%d/%Y %H:%M",
-    "%Y-%m-%d %H:%M:%S",
-    "%d-%m-%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M:%S",
-    "%m/%d/%Y %I:%M %p",
-    "%Y-%m-%d",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-]
+
+
+@dataclass(frozen=True, slots=True)
+class DateReading:
+    """How the dates of one import are read (see :func:`core.dates.parse_date`)."""
+
+    order: str = "dmy"  # all-numeric dates: day first ("dmy") or month first ("mdy")
+    tz: str = "UTC"  # the zone of dates written without one
+    fmt: str | None = None  # an explicit strptime format (``--date-format``)
+
+    def __post_init__(self) -> None:
+        zone(self.tz)  # an unknown zone is refused before the first row is read
+        if self.order not in ("dmy", "mdy"):
+            raise InvalidInputError(f"unknown date order {self.order!r}: use 'dmy' or 'mdy'")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWarning:
+    """A value that could not be used: the row is kept, with that field empty."""
+
+    column: str
+    value: str
+    reason: str
 
 
 def _key(name: str) -> str:
@@ -171,14 +183,6 @@ def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -
     return Mapping_(kind, columns, [h for h in header if h not in taken])
 
 
-@dataclass(slots=True)
-class Record:
-    kind: str
-    external_id: str
-    values: dict[str, Any]
-    content_hash: str
-
-
 def _as_text(v: Any) -> str:
     if v is None:
         return ""
@@ -189,26 +193,6 @@ def _as_text(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
 
 
-def parse_date(v: Any) -> datetime | None:
-    if v in (None, ""):
-        return None
-    if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=UTC)
-    s = str(v).strip()
-    try:
-        d = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        for fmt in _DATE_FORMATS:
-            try:
-                d = datetime.strptime(s, fmt)
-                break
-            except ValueError:
-                continue
-        else:
-            return None
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
-
-
 def _tags(v: Any) -> list[str]:
     if v in (None, ""):
         return []
@@ -217,22 +201,29 @@ def _tags(v: Any) -> list[str]:
     return [t.strip() for t in re.split(r"[,;|]", str(v)) if t.strip()]
 
 
-def content_hash(values: Mapping[str, Any]) -> str:
-    blob = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+def build_record(
+    mapping: Mapping_, row: Mapping[str, Any], dates: DateReading = DateReading()
+) -> Record:
+    """One export row -> one record; raises ``ValueError`` with the reason for a bad row.
 
-
-def build_record(mapping: Mapping_, row: Mapping[str, Any]) -> Record:
-    """One export row -> one record; raises ``ValueError`` with the reason for a bad row."""
+    A date that cannot be read, or lies outside the supported range, is stored empty and
+    listed in the record's ``warnings`` (the row itself is kept).
+    """
     kind = mapping.kind
     values: dict[str, Any] = {}
+    warnings: list[FieldWarning] = []
     for f, col in mapping.columns.items():
         raw = row.get(col)
         if f == "tags":
             values[f] = _tags(raw)
         elif f in DATE_FIELDS:
-            d = parse_date(raw)
-            values[f] = d.isoformat() if d else None
+            values[f] = None
+            if not _as_text(raw).strip():  # empty, or NaN from a spreadsheet
+                continue
+            try:
+                values[f] = parse_date(raw, dates.order, dates.tz, dates.fmt).isoformat()
+            except InvalidInputError as e:
+                warnings.append(FieldWarning(col, _as_text(raw)[:200], str(e)))
         else:
             text = _as_text(raw).strip() if f != TEXT_FIELD[kind] else _as_text(raw)
             values[f] = text or None
@@ -253,4 +244,4 @@ def build_record(mapping: Mapping_, row: Mapping[str, Any]) -> Record:
     values["extra"] = extra
     external_id = (values.pop("external_id", None) or "").strip()
     h = content_hash(values)
-    return Record(kind, external_id, values, h)
+    return Record(kind, external_id, values, h, warnings)

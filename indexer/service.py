@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings
@@ -15,7 +15,9 @@ from core.text import clean_text, has_controls
 from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
-from indexer.ingest import Ingestor, IngestReport, Progress
+from indexer.ingest import Ingestor, IngestReport, Progress, SyncResult
+from indexer.mapping import DateReading
+from indexer.sync import IndexSync
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
@@ -30,6 +32,7 @@ class Firstline:
         self.db = Database(settings.database_url, settings.database.echo)
         self._encoder: Encoder | None = None
         self._backend: SearchBackend | None = None
+        self.sync = IndexSync(lambda: self.ingestor, settings.sync)
 
     @property
     def encoder(self) -> Encoder:
@@ -73,31 +76,111 @@ class Firstline:
         source: str = "default",
         encoding: str = "utf-8",
         progress: Progress | None = None,
+        date_format: str | None = None,
+        timezone: str | None = None,
     ) -> IngestReport:
-        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress)
+        dates = self.date_reading(date_format, timezone)
+        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress, dates)
 
     def ingest_items(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api"
+        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api", index: bool = True
     ) -> IngestReport:
-        return self.ingestor.ingest_values(kind, items, source)
+        """Store (and, unless ``index=False``, index) structured documents; with
+        ``index=False`` the sync worker is woken to index them off the caller's thread."""
+        report = self.ingestor.ingest_values(kind, items, source, self.date_reading(), index)
+        if report.pending:
+            self.index_changed()
+        return report
 
-    def reindex(self, progress: Progress | None = None) -> int:
+    def date_reading(self, fmt: str | None = None, timezone: str | None = None) -> DateReading:
+        """How imported dates are read: the settings, unless a run overrides format or zone."""
+        s = self.settings
+        return DateReading(s.ingest.date_order, timezone or s.timezone, fmt)
+
+    def reindex(self, progress: Progress | None = None) -> SyncResult:
         return self.ingestor.reindex(progress)
 
     def index_changed(self) -> None:
-        """The SQL record changed (a desk move, a KB edit): bring the index up to date.
+        """The SQL record changed (a desk move, a KB edit): the sync worker indexes it soon.
 
-        For now the pending rows are indexed here, best effort (a search engine that is down
-        leaves them pending for the next sync); the sync worker of issue #11 replaces this body.
+        Returns at once and never indexes in the caller's thread: the write is committed and
+        the answer does not wait for (or fail with) the search engine.  Without a running
+        worker (a CLI command) the rows stay pending for `firstline reindex --pending`.
         """
-        import logging
+        self.sync.wake()
 
-        from core.errors import BackendUnavailableError
+    def index_state(self, kind: str, pk: int) -> str:
+        """ "indexed" when the index holds this row as stored, else "pending"."""
+        model = RECORD_TYPES[kind]
+        with self.db.session() as s:
+            row = s.get(model, pk)
+            return (
+                "indexed" if row is not None and row.indexed_hash == row.content_hash else "pending"
+            )
 
-        try:
-            self.ingestor.sync_pending()
-        except BackendUnavailableError as e:
-            logging.getLogger("firstline.index").warning("index not updated now: %s", e)
+    def verify(self, repair: bool = False, sample: int = 20) -> dict[str, Any]:
+        """Compare the SQL record and the index by id and content hash.
+
+        Drift: ``missing`` (searchable in the record, not in the index), ``orphan`` (in the
+        index, gone from the record or no longer searchable), ``stale`` (the index holds
+        another version).  With ``repair`` the drifted rows are re-queued, orphans deleted,
+        the pending rows indexed, and the comparison run again (``after``).
+        """
+        report = self._compare(sample)
+        if not repair or report["drift"] == 0:
+            return report
+        ids = report.pop("_ids")
+        by_kind: dict[str, list[int]] = {}
+        for d in ids["missing"] + ids["stale"]:
+            kind, pk = parse_doc_id(d)
+            by_kind.setdefault(kind, []).append(pk)
+        with self.db.session() as s:
+            for kind, pks in by_kind.items():
+                model = RECORD_TYPES[kind]
+                for i in range(0, len(pks), 1000):
+                    s.execute(
+                        update(model)
+                        .where(model.id.in_(pks[i : i + 1000]))
+                        .values(indexed_hash=None)
+                    )
+        if ids["orphan"]:
+            self.backend.delete(ids["orphan"])
+        synced = self.sync.drain()
+        after = self._compare(sample)
+        after.pop("_ids")
+        return {
+            **report,
+            "repaired": {
+                "requeued": len(ids["missing"]) + len(ids["stale"]),
+                "deleted": len(ids["orphan"]),
+                "indexed": synced.indexed,
+                "refused": [{"id": f.id, "reason": f.reason} for f in synced.failures[:sample]],
+            },
+            "after": after,
+        }
+
+    def _compare(self, sample: int) -> dict[str, Any]:
+        held = self.backend.hashes()
+        expected: dict[str, str] = {}
+        with self.db.session() as s:
+            for kind, model in RECORD_TYPES.items():
+                q = select(model.id, model.content_hash)
+                if model is Article:
+                    q = q.where(Article.status == "published")
+                for pk, h in s.execute(q):
+                    expected[doc_id(kind, pk)] = h
+        missing = sorted(d for d in expected if d not in held)
+        orphan = sorted(d for d in held if d not in expected)
+        stale = sorted(d for d, h in expected.items() if d in held and held[d] != h)
+        out: dict[str, Any] = {
+            "record": len(expected),
+            "index": len(held),
+            "drift": len(missing) + len(orphan) + len(stale),
+        }
+        for name, ids in (("missing", missing), ("orphan", orphan), ("stale", stale)):
+            out[name] = {"count": len(ids), "sample": ids[:sample]}
+        out["_ids"] = {"missing": missing, "orphan": orphan, "stale": stale}
+        return out
 
     # -- reading -------------------------------------------------------------------------
     def search(
@@ -242,12 +325,23 @@ class Firstline:
             check("index", lambda: describe() if describe else {"backend": backend.name})
         else:
             parts["index"] = {"status": "down", "error": "needs the model to open"}
-        if parts["database"]["status"] == "ok" and "index" in parts:
-            parts["index"]["pending"] = self.ingestor.pending_count()
+        if parts["database"]["status"] == "ok" and parts["model"]["status"] == "ok":
+            try:
+                sync = self.sync.status(self.ingestor.pending_status())
+            except FirstlineError as e:
+                sync = {"error": str(e), "stuck": True}
+            parts["index"]["sync"] = sync
+            parts["index"]["pending"] = sync.get("pending")
+            if sync["stuck"] and parts["index"]["status"] == "ok":
+                parts["index"]["status"] = "degraded"
+                parts["index"]["error"] = "the index is behind the record: " + (
+                    sync.get("last_error") or "rows wait longer than sync.stuck_after_seconds"
+                )
         ok = all(p["status"] == "ok" for p in parts.values())
         return {"status": "ok" if ok else "degraded", **parts}
 
     def close(self) -> None:
+        self.sync.stop()
         if self._backend is not None:
             self._backend.close()
             self._backend = None

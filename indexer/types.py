@@ -32,6 +32,7 @@ class IndexDoc:
     category: str | None = None
     status: str | None = None
     created_at: datetime | None = None
+    content_hash: str | None = None  # the SQL row's hash: lets `verify` compare record and index
 
 
 @dataclass(slots=True)

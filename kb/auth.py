@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from core.time import iso, utcnow
@@ -105,8 +106,11 @@ class Audit:
         target: str | None = None,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
+        within: Session | None = None,
     ) -> None:
-        with self.db.session() as s:
+        """Record who did what.  ``within``: the action's own unit of work, so the entry
+        commits with the change it describes, or neither does."""
+        with self.db.session(within) as s:
             s.add(
                 AuditEntry(
                     actor=who.name,

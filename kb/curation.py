@@ -14,19 +14,20 @@ Only published articles are searchable; the indexer drops the others from the in
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.time import aware, iso, utcnow
 from kb.db import Database
 from kb.models import Article, ArticleVersion, DeskTicket, Event
+from kb.records import content_hash
 
 STATES = ("draft", "review", "published", "retired")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -40,9 +41,17 @@ KB_SOURCE = "kb"
 
 
 def article_hash(a: Article) -> str:
-    """What the index holds of an article: a change to any of these re-indexes it."""
-    data = [a.title, a.body, a.category, sorted(a.tags or []), a.status]
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+    """The record's one content hash (:func:`kb.records.content_hash`) over what curation
+    changes of an article, in the shape an import gives it: a change re-indexes it."""
+    values = {
+        "title": a.title,
+        "body": a.body,
+        "category": a.category,
+        "tags": list(a.tags or []),
+        "status": a.status,
+        "extra": dict(a.extra or {}),
+    }
+    return content_hash(values)
 
 
 def article_dict(a: Article, quality: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -86,14 +95,16 @@ class Knowledge:
             raise NotFoundError(f"no article {article_id}")
         return a
 
-    def get(self, article_id: int, published_only: bool = False) -> dict[str, Any]:
+    def get(
+        self, article_id: int, published_only: bool = False, within: Session | None = None
+    ) -> dict[str, Any]:
         """An article with its quality signals.  ``published_only`` (agents): a draft or
         retired article is not found, and a merged one answers with where it went."""
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             a = self._get(s, article_id)
             if published_only and a.status != "published":
                 if a.redirect_to is not None:
-                    return self.get(a.redirect_to, published_only)
+                    return self.get(a.redirect_to, published_only, s)
                 raise NotFoundError(f"no published article {article_id}")
             return article_dict(a, self.quality(s, [a.id])[a.id])
 
@@ -215,6 +226,26 @@ class Knowledge:
         if not has:
             s.add(self._version_row(a, a.author or f"import:{a.source}", "as imported"))
 
+    def _save(self, s: Session, a: Article) -> dict[str, Any]:
+        """Write the new version.  Two editors who read the same version race to insert the
+        next one: on PostgreSQL the row lock makes the second wait and fail its version check;
+        on SQLite (no row locks) the second's insert of the same version number is refused by
+        the unique key.  Either way the loser gets the same conflict, with the article as it
+        is now, and nothing of its write is kept."""
+        article_id = a.id
+        try:
+            s.flush()
+        except (IntegrityError, StaleDataError) as e:
+            with self.db.session() as fresh:  # committed state, outside the failed write
+                current = fresh.get(Article, article_id)
+                now = article_dict(current) if current is not None else None
+            raise ConflictError(
+                f"article {article_id} was saved by someone else meanwhile; "
+                "reload it and apply your change again",
+                current=now,
+            ) from e
+        return article_dict(a)
+
     def _check_version(self, a: Article, expected: int) -> None:
         if expected != a.version:
             raise ConflictError(
@@ -232,9 +263,10 @@ class Knowledge:
         tags: Sequence[str] = (),
         from_ticket: int | None = None,
         note: str | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """A new draft (version 1)."""
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             return self.create_in(s, title, body, author, category, tags, from_ticket, note)
 
     def create_in(
@@ -276,14 +308,19 @@ class Knowledge:
         return article_dict(a)
 
     def update(
-        self, article_id: int, expected_version: int, author: str, **changes: Any
+        self,
+        article_id: int,
+        expected_version: int,
+        author: str,
+        within: Session | None = None,
+        **changes: Any,
     ) -> dict[str, Any]:
         """Save an edit as a new version; refused with a conflict if the article moved on."""
         unknown = set(changes) - set(EDITABLE) - {"note"}
         if unknown:
             raise InvalidInputError(f"cannot edit {sorted(unknown)[0]!r}")
         note = changes.pop("note", None)
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             a = self._get(s, article_id, lock=True)
             self._check_version(a, expected_version)
             if a.status == "retired":
@@ -307,16 +344,21 @@ class Knowledge:
             a.version += 1
             a.author = author
             self._snapshot(s, a, author, note or "edited")
-            s.flush()
-            return article_dict(a)
+            return self._save(s, a)
 
     def transition(
-        self, article_id: int, to: str, expected_version: int, author: str, note: str | None = None
+        self,
+        article_id: int,
+        to: str,
+        expected_version: int,
+        author: str,
+        note: str | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """Move an article along its lifecycle (a new version)."""
         if to not in STATES:
             raise InvalidInputError(f"unknown status {to!r}; one of: {', '.join(STATES)}")
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             a = self._get(s, article_id, lock=True)
             self._check_version(a, expected_version)
             allowed = TRANSITIONS.get(a.status, ())
@@ -332,8 +374,7 @@ class Knowledge:
                 a.redirect_to = None
             a.version += 1
             self._snapshot(s, a, author, note or f"→ {to}")
-            s.flush()
-            return article_dict(a)
+            return self._save(s, a)
 
     def capture(
         self, s: Session, ticket: DeskTicket, resolution: str, author: str
@@ -357,7 +398,11 @@ class Knowledge:
         )
 
     def draft_from_cluster(
-        self, tickets: Sequence[DeskTicket], author: str, title: str | None = None
+        self,
+        tickets: Sequence[DeskTicket],
+        author: str,
+        title: str | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """A draft for a knowledge gap, listing the tickets that asked for it."""
         if not tickets:
@@ -373,16 +418,22 @@ class Knowledge:
             author,
             tickets[0].category,
             note=f"drafted from a knowledge gap of {len(tickets)} tickets",
+            within=within,
         )
 
     def merge(
-        self, article_id: int, into: int, author: str, expected_version: int | None = None
+        self,
+        article_id: int,
+        into: int,
+        author: str,
+        expected_version: int | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """Retire a duplicate in favour of another article: its links (tickets resolved with
         it, feedback, views) move over, and reading it redirects."""
         if article_id == into:
             raise InvalidInputError("an article cannot be merged into itself")
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             a, b = self._get(s, article_id, lock=True), self._get(s, into, lock=True)
             if expected_version is not None:
                 self._check_version(a, expected_version)
@@ -406,9 +457,8 @@ class Knowledge:
             a.version += 1
             self._snapshot(s, a, author, f"merged into article {b.id}")
             s.add(Event(kind="merged", article_id=b.id, actor=author, data={"merged_from": a.id}))
-            s.flush()
             return {
-                "merged": article_dict(a),
+                "merged": self._save(s, a),
                 "into": article_dict(b),
                 "moved_tickets": moved_tickets,
             }
@@ -420,9 +470,10 @@ class Knowledge:
         actor: str,
         article_id: int | None = None,
         ticket_id: int | None = None,
+        within: Session | None = None,
         **data: Any,
     ) -> None:
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             if article_id is not None:
                 self._get(s, article_id)
             s.add(

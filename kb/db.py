@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.errors import BackendUnavailableError, ConflictError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("firstline.db")
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -63,17 +66,27 @@ class Database:
         self.echo = echo
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
+        self._init_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.url, self.echo)
-            migrate(self._engine)
-            self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        with self._init_lock:  # the sync worker and a request may both be first
+            if self._engine is None:
+                engine = make_engine(self.url, self.echo)
+                migrate(engine)
+                self._sessions = sessionmaker(engine, expire_on_commit=False)
+                self._engine = engine
         return self._engine
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, within: Session | None = None) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back if it raises.
+
+        ``within``: the caller's unit of work, joined as it is (no commit here), so that a
+        workflow's change, its events and its audit entry commit together or not at all."""
+        if within is not None:
+            yield within
+            return
         self.engine  # noqa: B018 - connects and migrates on first use
         assert self._sessions is not None
         session = self._sessions()
@@ -88,7 +101,9 @@ class Database:
             raise ConflictError("changed by someone else meanwhile; reload and try again") from e
         except IntegrityError as e:  # a concurrent writer got there first
             session.rollback()
-            raise ConflictError(f"changed by someone else meanwhile ({_short(e)})") from e
+            # The driver's text names tables and constraints: logged, not shown to the client.
+            log.warning("write refused by a constraint: %s", _short(e))
+            raise ConflictError("changed by someone else meanwhile; reload and try again") from e
         except BaseException:
             session.rollback()
             raise

@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.time import aware, iso, utcnow
@@ -118,6 +121,7 @@ class Desk:
         triage: dict[str, Any],
         actor: str,
         embedding: np.ndarray | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """A new ticket, with the triage card and the suggestions it showed the agent."""
         fields = triage.get("fields", {})
@@ -128,7 +132,7 @@ class Desk:
         ]
         now = utcnow()
         sla = triage.get("sla") or {}
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = DeskTicket(
                 title=(request.get("title") or "").strip(),
                 description=(request.get("description") or "").strip(),
@@ -164,8 +168,8 @@ class Desk:
             )
             return ticket_dict(t, full=True)
 
-    def get(self, ticket_id: int) -> dict[str, Any]:
-        with self.db.session() as s:
+    def get(self, ticket_id: int, within: Session | None = None) -> dict[str, Any]:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id)
             out = ticket_dict(t, full=True)
             out["events"] = [
@@ -180,15 +184,19 @@ class Desk:
             ]
             return out
 
-    def record(self, ticket_id: int) -> DeskTicket:
-        with self.db.session() as s:
-            return self._get(s, ticket_id)
+    def record(
+        self, ticket_id: int, within: Session | None = None, lock: bool = False
+    ) -> DeskTicket:
+        """The ticket row; ``lock`` (inside a unit of work) holds it until the commit."""
+        with self.db.session(within) as s:
+            return self._get(s, ticket_id, lock)
 
     def list(
         self,
         states: Sequence[str] | None = None,
         limit: int = 100,
         breached: bool | None = None,
+        within: Session | None = None,
     ) -> list[dict[str, Any]]:
         if states:
             bad = set(states) - set(STATES)
@@ -196,7 +204,7 @@ class Desk:
                 raise InvalidInputError(
                     f"unknown state {sorted(bad)[0]!r}; one of: {', '.join(STATES)}"
                 )
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             q = select(DeskTicket).order_by(DeskTicket.id.desc())
             if states:
                 q = q.where(DeskTicket.state.in_(list(states)))
@@ -213,6 +221,25 @@ class Desk:
             return out
 
     # -- the agent's actions -------------------------------------------------------------
+    def _save(self, s: Session, t: DeskTicket) -> dict[str, Any]:
+        """Write the move.  Two agents moving one ticket at once: on PostgreSQL the row lock
+        makes the second wait and fail its state check; on SQLite (no row locks) the second's
+        update from a stale read matches no row (``row_version``).  Either way the loser gets
+        the same conflict, with the ticket as it is now, and nothing of its move is kept."""
+        ticket_id = t.id
+        try:
+            s.flush()
+        except (IntegrityError, StaleDataError) as e:
+            with self.db.session() as fresh:  # committed state, outside the failed write
+                current = fresh.get(DeskTicket, ticket_id)
+                now = ticket_dict(current) if current is not None else None
+            raise ConflictError(
+                f"desk ticket {ticket_id} was moved by someone else meanwhile; "
+                "reload it and try again",
+                current=now,
+            ) from e
+        return ticket_dict(t)
+
     def _move(self, t: DeskTicket, to: str, allowed_from: Sequence[str]) -> None:
         if t.state not in allowed_from:
             raise ConflictError(
@@ -222,20 +249,25 @@ class Desk:
             )
         t.state = to
 
-    def start(self, ticket_id: int, actor: str) -> dict[str, Any]:
-        with self.db.session() as s:
+    def start(self, ticket_id: int, actor: str, within: Session | None = None) -> dict[str, Any]:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             self._move(t, "in_progress", ("new", "escalated"))
             if t.responded_at is None:
                 t.responded_at = utcnow()
                 s.add(Event(kind="responded", ticket_id=t.id, actor=actor, data={}))
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def resolve_with_article(
-        self, ticket_id: int, article_id: int, actor: str, note: str | None = None
+        self,
+        ticket_id: int,
+        article_id: int,
+        actor: str,
+        note: str | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """KCS reuse: the answer was an existing, published article."""
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             a = s.get(Article, article_id)
             if a is None:
@@ -256,17 +288,22 @@ class Desk:
                     data={"line": line, "suggested": a.id in (t.suggested or [])},
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
     def resolve_with_answer(
-        self, ticket_id: int, resolution: str, actor: str, capture: bool = True
+        self,
+        ticket_id: int,
+        resolution: str,
+        actor: str,
+        capture: bool = True,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """KCS create: a new answer, captured as a draft article linked to the ticket (in the
         same transaction: a resolve that loses a race leaves no orphan draft)."""
         resolution = (resolution or "").strip()
         if not resolution:
             raise InvalidInputError("say how it was resolved")
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             self._check_can_resolve(t)
             draft = self.knowledge.capture(s, t, resolution, actor) if capture else None
@@ -285,7 +322,7 @@ class Desk:
                     data={"line": line, "captured": draft is not None},
                 )
             )
-            out = ticket_dict(t)
+            out = self._save(s, t)
         out["draft"] = draft
         return out
 
@@ -310,9 +347,10 @@ class Desk:
         group: str | None = None,
         note: str | None = None,
         rejected: Sequence[int] | None = None,
+        within: Session | None = None,
     ) -> dict[str, Any]:
         """To second line, carrying group and priority and the suggestions not used."""
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             self._move(t, "escalated", ("new", "in_progress"))
             t.escalated_to = (group or t.assignment_group or "second line").strip()
@@ -333,22 +371,24 @@ class Desk:
                     },
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
-    def close(self, ticket_id: int, actor: str) -> dict[str, Any]:
-        with self.db.session() as s:
+    def close(self, ticket_id: int, actor: str, within: Session | None = None) -> dict[str, Any]:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             self._move(t, "closed", ("resolved",))
             t.closed_at = utcnow()
             s.add(Event(kind="closed", ticket_id=t.id, actor=actor, data={}))
-            return ticket_dict(t)
+            return self._save(s, t)
 
-    def set_fields(self, ticket_id: int, values: dict[str, Any], actor: str) -> dict[str, Any]:
+    def set_fields(
+        self, ticket_id: int, values: dict[str, Any], actor: str, within: Session | None = None
+    ) -> dict[str, Any]:
         """Apply corrected triage fields (and the priority they imply) to the ticket."""
         unknown = [f for f in values if f not in FIELDS]
         if unknown:
             raise InvalidInputError(f"unknown field {unknown[0]!r}; one of: {', '.join(FIELDS)}")
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             before = {f: getattr(t, f) for f in values}
             for f, v in values.items():
@@ -361,11 +401,17 @@ class Desk:
                     data={"before": before, "after": values},
                 )
             )
-            return ticket_dict(t)
+            return self._save(s, t)
 
-    def reset_sla(self, ticket_id: int, respond_minutes: int, resolve_minutes: int) -> None:
+    def reset_sla(
+        self,
+        ticket_id: int,
+        respond_minutes: int,
+        resolve_minutes: int,
+        within: Session | None = None,
+    ) -> None:
         """A new priority brings new targets, counted from when the ticket was opened."""
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             t = self._get(s, ticket_id, lock=True)
             opened = aware(t.created_at) or datetime.now(UTC)
             t.respond_by = opened + timedelta(minutes=respond_minutes)

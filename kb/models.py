@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +51,27 @@ class _Searchable:
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
     indexed_hash: Mapped[str | None] = mapped_column(String(64))
+    # When the row last stopped matching the index (set by the listeners below): /health
+    # reports the oldest pending row's age from it.
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _track_pending(cls: type) -> None:
+    """Stamp ``pending_since`` when a row that was in step with the index leaves it."""
+
+    @event.listens_for(cls.content_hash, "set")
+    def content_changed(target: Any, value: Any, old: Any, _init: Any) -> None:
+        if value != target.indexed_hash and (
+            target.pending_since is None or old == target.indexed_hash
+        ):
+            target.pending_since = utcnow()
+
+    @event.listens_for(cls.indexed_hash, "set")
+    def index_changed(target: Any, value: Any, old: Any, _init: Any) -> None:
+        if value != target.content_hash and (
+            target.pending_since is None or old == target.content_hash
+        ):
+            target.pending_since = utcnow()
 
 
 class Ticket(_Searchable, Base):
@@ -96,6 +118,10 @@ class Article(_Searchable, Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redirect_to: Mapped[int | None] = mapped_column(Integer)  # merged into this article
     from_ticket: Mapped[int | None] = mapped_column(Integer)  # captured from this desk ticket
+
+
+_track_pending(Ticket)
+_track_pending(Article)
 
 
 class TriageRequest(Base):

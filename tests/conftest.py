@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from core.settings import (
     ApiSettings,
@@ -37,6 +38,18 @@ def unavailable(reason: str) -> None:
 # The bootstrap admin key of test apps; clients send it as AUTH (tests of roles make their own).
 ADMIN_KEY = "test-admin-key-0123456789"
 AUTH = {"X-API-Key": ADMIN_KEY}
+
+
+class SyncedClient(TestClient):
+    """A test client whose every request first waits for the index sync worker to be idle:
+    a read sees every earlier write, as a user who waits a moment does.  (The index is
+    updated off the request path; tests of that use a plain TestClient.)"""
+
+    def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        service = getattr(self.app.state, "service", None)  # type: ignore[attr-defined]
+        if service is not None and service.sync.running:
+            service.sync.wait_idle(60)
+        return super().request(*args, **kwargs)
 
 
 def make_settings(tmp_path: Path, **search: object) -> Settings:
@@ -99,6 +112,25 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, dropped after it (for tests that fill it or
+    kill its writers; the session's ``postgres_url`` is shared)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url)
+    name = f"firstline_t_{uuid.uuid4().hex[:10]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,7 @@ Priority, quadrant and SLA follow from impact × urgency through the configured 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,14 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from core.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
+from core.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    ModelNotTrainedError,
+    NotFoundError,
+)
 from core.settings import Settings
 from indexer.normalize import normalize
 from indexer.service import Firstline
@@ -231,8 +238,10 @@ class Triager:
         suggestions: int = 3,
         record: bool = True,
         embeddings: np.ndarray | None = None,
+        within: Session | None = None,
     ) -> list[dict[str, Any]]:
-        """``embeddings``: the requests' vectors when the caller already has them."""
+        """``embeddings``: the requests' vectors when the caller already has them; ``within``:
+        the caller's unit of work, in which the prediction is recorded."""
         bundle, version = self.bundle()
         texts = []
         for r in requests:
@@ -246,7 +255,7 @@ class Triager:
             result = self._predict_one(bundle, req, text, emb[i : i + 1], suggestions)
             result["model_version"] = version
             if record:
-                result["request_id"] = self._record(req, result, version)
+                result["request_id"] = self._record(req, result, version, within)
             out.append(result)
         return out
 
@@ -311,8 +320,15 @@ class Triager:
                 rule=hit.reason,
                 confidence=f["confidence"],
             )
-        suggested = self._suggestions(text, k, emb[0])
-        result: dict[str, Any] = {"fields": fields}
+        try:
+            suggested = self._suggestions(text, k, emb[0])
+            availability = "ok"
+        except BackendUnavailableError as e:
+            # Degraded, not down: the request is still triaged; suggestions are flagged.
+            logging.getLogger("firstline.triage").warning("suggestions unavailable: %s", e)
+            suggested = {"suggested_articles": [], "similar_tickets": []}
+            availability = "unavailable"
+        result: dict[str, Any] = {"fields": fields, "suggestions": availability}
         result.update(self._priority(fields["impact"]["value"], fields["urgency"]["value"]))
         self._tier(fields, result.get("priority"), suggested)
         result.update({name: hits[:k] for name, hits in suggested.items()})
@@ -407,11 +423,17 @@ class Triager:
         }
 
     # -- audit and corrections -----------------------------------------------------------
-    def _record(self, req: dict[str, Any], result: dict[str, Any], version: str) -> int:
+    def _record(
+        self,
+        req: dict[str, Any],
+        result: dict[str, Any],
+        version: str,
+        within: Session | None = None,
+    ) -> int:
         summary = {t: f["value"] for t, f in result["fields"].items()}
         summary["priority"] = result.get("priority")
         extra = {k: v for k, v in req.items() if k not in ("title", "description")}
-        with self.service.db.session() as s:
+        with self.service.db.session(within) as s:
             row = TriageRequest(
                 title=req.get("title") or "",
                 description=req.get("description") or "",
@@ -423,12 +445,19 @@ class Triager:
             s.flush()
             return row.id
 
-    def correct(self, request_id: int, field: str, value: str, author: str) -> dict[str, Any]:
+    def correct(
+        self,
+        request_id: int,
+        field: str,
+        value: str,
+        author: str,
+        within: Session | None = None,
+    ) -> dict[str, Any]:
         if field not in TARGETS:
             raise InvalidInputError(f"unknown field {field!r}; one of: {', '.join(TARGETS)}")
         if not value or not value.strip():
             raise InvalidInputError("the corrected value is empty")
-        with self.service.db.session() as s:
+        with self.service.db.session(within) as s:
             req = s.get(TriageRequest, request_id)
             if req is None:
                 raise NotFoundError(f"no triage request {request_id}")

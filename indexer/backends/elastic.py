@@ -51,6 +51,7 @@ def mapping(dim: int) -> dict[str, Any]:
         "_meta": {"firstline_mapping_version": MAPPING_VERSION, "dim": dim},
         "properties": {
             "kind": {"type": "keyword"},
+            "content_hash": {"type": "keyword", "index": False},
             "category": {"type": "keyword"},
             "status": {"type": "keyword"},
             "created_at": {"type": "date"},
@@ -178,6 +179,17 @@ class ElasticsearchBackend:
                         f"index {index} holds {m.get('dim')}-dim vectors but the encoder makes "
                         f"{self.dim}: run `firstline reindex` after changing the model"
                     )
+                if "content_hash" not in body["mappings"].get("properties", {}):
+                    # An index made before `verify` existed: adding a field is allowed.
+                    self._call(
+                        "add field",
+                        lambda index=index: self.client.indices.put_mapping(
+                            index=index,
+                            properties={
+                                "content_hash": mapping(self.dim)["properties"]["content_hash"]
+                            },
+                        ),
+                    )
         self._ready = True
 
     # -- writing -------------------------------------------------------------------------
@@ -190,6 +202,7 @@ class ElasticsearchBackend:
             chunks = title.reshape(1, -1)
         return {
             "kind": d.kind,
+            "content_hash": d.content_hash,
             "category": d.category,
             "status": d.status,
             "created_at": iso(d.created_at),
@@ -285,6 +298,24 @@ class ElasticsearchBackend:
                 h["_id"]
                 for h in helpers.scan(
                     self.client, index=self.alias, _source=False, query={"query": {"match_all": {}}}
+                )
+            },
+        )
+
+    def hashes(self) -> dict[str, str | None]:
+        """(id -> content hash) of every document behind the alias (a scroll over them all)."""
+        from elasticsearch import helpers
+
+        self._ensure()
+        return self._call(
+            "scan",
+            lambda: {
+                h["_id"]: (h.get("_source") or {}).get("content_hash")
+                for h in helpers.scan(
+                    self.client,
+                    index=self.alias,
+                    _source=["content_hash"],
+                    query={"query": {"match_all": {}}},
                 )
             },
         )
@@ -527,6 +558,18 @@ class ElasticsearchBackend:
         for i in old:
             if i != name:
                 self._call("drop old index", lambda i=i: self.client.indices.delete(index=i))
+        # Half-built indices of rebuilds killed before they could abort: any of ours older
+        # than this one that the alias does not point at (a later, running rebuild is newer).
+        found = self._call(
+            "list indices",
+            lambda: self.client.indices.get(index=f"{self.alias}-v*", allow_no_indices=True),
+        )
+        for i in found.body if hasattr(found, "body") else found:
+            if i < name and i not in old:
+                self._call(
+                    "drop orphan index",
+                    lambda i=i: self.client.indices.delete(index=i, ignore_unavailable=True),
+                )
 
     def drop(self) -> None:
         """Delete every physical index behind the alias (tests, temporary eval indices)."""

@@ -136,6 +136,11 @@ class EmbeddedBackend:
         with self._lock:
             return self.version.vectors.live_ids()
 
+    def hashes(self) -> dict[str, str | None]:
+        """(id -> content hash) of every document the live index holds."""
+        with self._lock:
+            return self.version.vectors.hashes()
+
     def search(self, request: SearchRequest) -> list[Hit]:
         # Under the lock: a rebuild swapping versions in this process waits for the search in
         # flight, and the search after it sees the new version.
@@ -203,15 +208,16 @@ class EmbeddedBackend:
                 self._current_name = None
 
     def describe(self) -> dict:
-        v = self.version
-        return {
-            "backend": self.name,
-            "path": str(self.index_dir / (self._current_name or "")),
-            "documents": len(v.vectors.pos),
-            "dense_search": "faiss-hnsw"
-            if len(v.vectors.pos) >= self.settings.ann_threshold
-            else "exact",
-        }
+        with self._lock:
+            v = self.version
+            v.vectors.refresh()  # another process (the CLI, the sync worker) may have written
+            n = len(v.vectors.pos)
+            return {
+                "backend": self.name,
+                "path": str(self.index_dir / (self._current_name or "")),
+                "documents": n,
+                "dense_search": "faiss-hnsw" if n >= self.settings.ann_threshold else "exact",
+            }
 
 
 class _Rebuild:
@@ -229,5 +235,7 @@ class _Rebuild:
         self.backend._swap_to(self.name)
 
     def abort(self) -> None:
+        """Remove the half-built version; the live one is untouched."""
         self.version.close()
-        shutil.rmtree(self.version.path, ignore_errors=True)
+        if self.backend._read_current() != self.name:
+            shutil.rmtree(self.version.path, ignore_errors=True)

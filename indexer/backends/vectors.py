@@ -107,6 +107,9 @@ class VectorStore:
                 "category TEXT, status TEXT, created REAL, title BLOB NOT NULL, "
                 "chunks BLOB NOT NULL)"
             )
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(vectors)")}
+            if "hash" not in cols:  # stores made before `verify` existed
+                self._conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
             self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
             self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
             self._conn.commit()
@@ -171,6 +174,7 @@ class VectorStore:
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         self.refresh()
         rows = []
+        hashes = []
         for d in docs:
             title = np.asarray(d.title_vector, dtype=np.float32).reshape(-1)
             chunks = np.asarray(d.chunk_vectors, dtype=np.float32).reshape(-1, title.shape[0])
@@ -181,6 +185,7 @@ class VectorStore:
             if len(chunks) == 0:
                 chunks = title.reshape(1, -1)
             created = d.created_at.timestamp() if isinstance(d.created_at, datetime) else None
+            hashes.append(d.content_hash)
             rows.append(
                 (
                     d.id,
@@ -193,7 +198,12 @@ class VectorStore:
                 )
             )
         with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?,?,?)", rows)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO vectors "
+                "(id, kind, category, status, created, title, chunks, hash) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [(*r, h) for r, h in zip(rows, hashes, strict=True)],
+            )
             self.conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
         self._append_rows(rows)
         self.generation += 1
@@ -221,6 +231,11 @@ class VectorStore:
     def live_ids(self) -> set[str]:
         self.refresh()
         return set(self.pos)
+
+    @_locked
+    def hashes(self) -> dict[str, str | None]:
+        """Every stored document's id and the content hash it was indexed from."""
+        return dict(self.conn.execute("SELECT id, hash FROM vectors").fetchall())
 
     @_locked
     def mask(self, filters: Filters | None) -> np.ndarray:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import AUTH
+from tests.conftest import AUTH, SyncedClient
 
 TICKETS = [
     {
@@ -61,7 +61,7 @@ ARTICLES = [
 def client(settings: Settings) -> Iterator[TestClient]:
     settings.api.max_batch = 5
     settings.api.max_request_bytes = 4096
-    with TestClient(create_app(settings), headers=AUTH) as c:
+    with SyncedClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
@@ -96,6 +96,9 @@ def test_post_tickets_then_get_them(client: TestClient) -> None:
         "curated": 0,
         "indexed": 3,
         "skipped": [],
+        "warnings": [],
+        "index": "indexed",
+        "pending": 0,
     }
     t = client.get("/tickets/INC1").json()
     assert t["title"] == "Printer on floor 3 jams"

@@ -120,7 +120,7 @@ def test_ingest_reports_skipped_rows_on_stderr(runner: CliRunner, tmp_path: Path
     path = tmp_path / "t.csv"
     path.write_text(CSV + "INC3,,,Hardware\n", encoding="utf-8")
     result = runner.invoke(app, ["ingest", str(path)])
-    assert result.exit_code == 0
+    assert result.exit_code == 4  # done, with skipped rows
     assert "2 added" in result.stdout and "1 skipped" in result.stdout
     assert "row 3: missing text" in result.stderr
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.service import Firstline
-from tests.conftest import AUTH, DEMO, make_settings
+from tests.conftest import AUTH, DEMO, SyncedClient, make_settings
 from triage.service import Triager
 
 PASSWORD = {
@@ -27,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
     Triager(settings, svc).train()
     svc.close()
-    with TestClient(create_app(settings), headers=AUTH) as c:
+    with SyncedClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
@@ -427,3 +427,16 @@ def test_a_kb_write_stands_and_is_audited_when_the_index_is_down(
     assert r.status_code == 200
     entries = client.get("/admin/audit", params={"action": "kb.create"}).json()["entries"]
     assert entries[0]["target"] == r.json()["ref"]
+
+
+def test_intake_of_a_100_kb_adversarial_description_answers(
+    client: TestClient, agent: dict
+) -> None:
+    # Failure 5 of issue #11: this body (with 400 letters) froze the whole API for 67 s.
+    from tests.adversarial import MAX_CHARS, crafted, hard_stop
+
+    body = {"title": "Laptop will not boot", "description": crafted(MAX_CHARS)}
+    with hard_stop(30):
+        r = client.post("/desk/tickets", json=body, headers=agent)
+    assert r.status_code == 200, r.text
+    assert r.json()["ticket"]["description"] == body["description"]

@@ -223,6 +223,45 @@ class BackendContract:
         target.abort()
         assert backend.count() == len(CORPUS)
 
+    def test_aborted_rebuild_removes_its_half_built_index(self, backend) -> None:  # noqa: ANN001
+        before = self.physical_indexes(backend)
+        target = backend.begin_rebuild()
+        target.upsert(corpus()[:2])
+        assert len(self.physical_indexes(backend)) == len(before) + 1  # it exists meanwhile
+        target.abort()
+        assert self.physical_indexes(backend) == before  # nothing left behind
+        assert backend.ids() == {row[0] for row in CORPUS}
+
+    def physical_indexes(self, backend) -> set[str]:  # noqa: ANN001
+        """The backend's physical indexes (folders, Elasticsearch indices): per backend."""
+        raise NotImplementedError
+
+    def test_hashes_list_every_document_with_its_content_hash(self, backend) -> None:  # noqa: ANN001
+        docs = corpus()
+        for i, d in enumerate(docs):
+            d.content_hash = f"h{i}"
+        backend.upsert(docs)
+        assert backend.hashes() == {d.id: f"h{i}" for i, d in enumerate(docs)}
+        docs[0].content_hash = "changed"
+        backend.upsert(docs[:1])
+        backend.delete([docs[1].id])
+        held = backend.hashes()
+        assert held[docs[0].id] == "changed" and docs[1].id not in held
+        assert len(held) == len(docs) - 1
+
+    def test_a_date_the_index_cannot_hold_is_not_fatal(self, backend) -> None:  # noqa: ANN001
+        from indexer.documents import index_date
+
+        far = index_date(datetime(9999, 12, 31, tzinfo=UTC))
+        early = index_date(datetime(1, 1, 1, tzinfo=UTC))
+        assert far is None and early is None  # documents carry no date rather than a bad one
+        d = doc("ticket:77", "ticket", "placeholder date", "x", None, "resolved", "2026-01-01")
+        d.created_at = far
+        assert backend.upsert([d]) == []
+        assert "ticket:77" in backend.ids()
+        hits = backend.search(req("placeholder date", date_from=datetime(2020, 1, 1, tzinfo=UTC)))
+        assert "ticket:77" not in [h.id for h in hits]  # no date: outside any date filter
+
     def test_query_without_lexical_match_still_searches_dense(self, backend) -> None:  # noqa: ANN001
         hits = backend.search(req("zzzqqq xxyyzz", mode="hybrid"))
         assert hits and all(h.lexical_rank is None for h in hits)

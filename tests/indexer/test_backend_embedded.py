@@ -22,12 +22,20 @@ def make_backend(tmp_path: Path):  # noqa: ANN201
     return make
 
 
+def _version_folders(backend: EmbeddedBackend) -> set[str]:
+    return {p.name for p in backend.index_dir.glob("v*") if p.is_dir()}
+
+
 class TestEmbeddedContract(BackendContract):
-    pass
+    def physical_indexes(self, backend) -> set[str]:  # noqa: ANN001
+        return _version_folders(backend)
 
 
 class TestEmbeddedWithHNSW(BackendContract):
     """The same contract with the FAISS HNSW path forced on (threshold 0)."""
+
+    def physical_indexes(self, backend) -> set[str]:  # noqa: ANN001
+        return _version_folders(backend)
 
     @pytest.fixture
     def make_backend(self, tmp_path: Path):  # noqa: ANN201

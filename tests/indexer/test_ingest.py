@@ -409,7 +409,7 @@ def test_reindex_rebuilds_with_the_same_ids_and_search_still_works(
     ids_before = service.backend.ids()
     hits_before = [(h["id"], h["external_id"]) for h in lexical(service, "tray")]
 
-    assert service.reindex() == 4
+    assert service.reindex().indexed == 4
     assert service.backend.ids() == ids_before
     assert [(h["id"], h["external_id"]) for h in lexical(service, "tray")] == hits_before
     assert service.ingestor.pending_count() == 0
@@ -433,7 +433,7 @@ def test_reindex_catches_up_on_rows_an_interrupted_run_left_unindexed(
         monkeypatch.undo()
         assert service.counts()["tickets"] == 2
         assert service.backend.count() == 1
-        assert service.reindex() == 2
+        assert service.reindex().indexed == 2
         assert service.backend.count() == 2
         assert service.ingestor.pending_count() == 0
         assert lexical_ids(service, "hour") == ["INC2"]

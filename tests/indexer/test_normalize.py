@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
 
-from indexer.normalize import normalize
+from core.text import clean_text
+from indexer.documents import windows
+from indexer.normalize import MAX_QUERY_TERMS, normalize, query_terms
+from tests.adversarial import (
+    MAX_CHARS,
+    adversarial_text,
+    crafted,
+    crafted_repeated,
+    hard_stop,
+    linear,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,3 +108,30 @@ def test_everything_together() -> None:
         "Thanks,\nMaria\nAccounts\n\nSent from my iPhone"
     )
     assert normalize(text) == "Hello, The printer on floor 3 jams on every A3 job."
+
+
+# -- linear time on anything a client sends (issue #11 failure 5) -------------------------------
+
+
+def test_the_request_that_froze_the_api_is_normalised_at_100_kb() -> None:
+    # "hi\nthanks\n" + "a"*400 + "\nb\nc\nd\ne\nf" took 36 s with the old sign-off pattern,
+    # and hours at 1 KB.  Five lines after "thanks" are content: nothing is removed.
+    text = crafted()
+    with hard_stop():
+        assert normalize(text) == " ".join(text.split())
+        assert normalize(crafted_repeated()).startswith("hi thanks aaaa")
+
+
+@linear
+@example(crafted())
+@example(crafted_repeated())
+@example("thanks\n" * 20_000)
+@example("\n" * MAX_CHARS)
+@example("a" * MAX_CHARS)
+@given(adversarial_text)
+def test_every_normaliser_stays_linear_on_adversarial_text(text: str) -> None:
+    with hard_stop():
+        assert len(normalize(text)) <= len(text)
+        assert len(query_terms(text).split()) <= MAX_QUERY_TERMS
+        assert len(clean_text(text)) <= len(text)
+        assert windows(normalize(text), 128, 96) is not None

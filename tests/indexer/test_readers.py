@@ -285,3 +285,107 @@ def test_ingest_reports_bad_jsonl_lines_and_stores_the_rest(service, write_jsonl
     assert report.added == 2
     # No title: the first line of the body becomes the title.
     assert service.get("article", "KB5")["title"] == "Only a body."
+
+
+# -- broken quoting: one bad row, the rest of the file still goes in (issue #11 failure 3) -----
+
+
+def _ten_rows(broken: dict[int, str]) -> str:
+    lines = ["id,title,description"]
+    for i in range(1, 11):
+        lines.append(broken.get(i, f"INC{i},Title {i},Text {i}"))
+    return "\n".join(lines) + "\n"
+
+
+def test_an_unclosed_quote_is_one_bad_row_and_the_next_rows_go_in(tmp_path: Path) -> None:
+    data = _ten_rows({3: 'INC3,"Printer jam,Text 3'})
+    rows = list(read_rows(_write(tmp_path, "t.csv", data)))
+    assert _bad(rows) == {3: "broken CSV quoting on line 4: a quote is never closed"}
+    good = _good(rows)
+    assert sorted(good) == [1, 2, 4, 5, 6, 7, 8, 9, 10]
+    assert all(good[n]["id"] == f"INC{n}" for n in good)  # row numbers are not shifted
+
+
+def test_an_unclosed_quote_before_a_later_quoted_field_does_not_swallow_rows(
+    tmp_path: Path,
+) -> None:
+    data = _ten_rows({2: 'INC2,"VPN,Text 2', 6: 'INC6,"Quoted, with comma",Text 6'})
+    rows = list(read_rows(_write(tmp_path, "t.csv", data)))
+    assert list(_bad(rows)) == [2]
+    assert _good(rows)[6]["title"] == "Quoted, with comma"
+    assert sorted(_good(rows)) == [1, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_an_unclosed_quote_on_the_last_row_is_reported(tmp_path: Path) -> None:
+    data = 'id,title,description\nINC1,Fine,x\nINC2,"never closed,x\n'
+    rows = list(read_rows(_write(tmp_path, "t.csv", data)))
+    assert _bad(rows) == {2: "broken CSV quoting on line 3: a quote is never closed"}
+    assert list(_good(rows)) == [1]
+
+
+def test_quoted_fields_over_several_lines_still_work_around_a_broken_row(tmp_path: Path) -> None:
+    data = (
+        "id,title,description\n"
+        'INC1,"Two\nlines",x\n'
+        'INC2,"broken,x\n'
+        'INC3,"Three\r\nlines, ""quoted""\nhere",y\n'
+    )
+    rows = list(read_rows(_write(tmp_path, "t.csv", data)))
+    good = _good(rows)
+    assert list(_bad(rows)) == [2]
+    assert good[1]["title"] == "Two\nlines"
+    assert good[3]["title"] == 'Three\r\nlines, "quoted"\nhere'
+
+
+def test_control_characters_are_removed_from_values(tmp_path: Path) -> None:
+    # PostgreSQL refuses NUL in text, SQLite keeps it: both get the same cleaned value.
+    rows = list(read_rows(_write(tmp_path, "t.csv", "id,title\nINC1,Print\x00er\x07 jam\n")))
+    assert _good(rows)[1]["title"] == "Printer jam"
+    rows = list(read_rows(_write(tmp_path, "t.jsonl", '{"title": "VPN\\u0000 down"}\n')))
+    assert _good(rows)[1]["title"] == "VPN down"
+
+
+def test_jsonl_nested_too_deeply_is_a_bad_row(tmp_path: Path) -> None:
+    data = '{"a": ' + "[" * 5000 + "]" * 5000 + '}\n{"title": "fine"}\n'
+    rows = list(read_rows(_write(tmp_path, "t.jsonl", data)))
+    assert _bad(rows) == {1: "JSON nested too deeply"}
+    assert _good(rows) == {2: {"title": "fine"}}
+
+
+# -- files that are not text: one clear error (issue #11 failure 16) ------------------------
+
+
+def test_a_corrupt_gzip_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv.gz"
+    path.write_bytes(b"id,title\n1,not compressed at all\n")
+    with pytest.raises(InvalidInputError) as e:
+        list(read_rows(path))
+    assert str(e.value) == (
+        "export.csv.gz: not a valid gzip file (it does not start with the gzip signature)"
+    )
+
+
+def test_a_truncated_gzip_file_is_one_clear_error(tmp_path: Path) -> None:
+    data = gzip.compress(b"id,title\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(9999)))
+    path = tmp_path / "export.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidInputError, match="export.csv.gz: not a valid gzip file"):
+        list(read_rows(path))
+
+
+@pytest.mark.parametrize("name", ["export.csv", "export.jsonl"])
+def test_a_binary_file_is_one_clear_error_without_its_bytes(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(InvalidInputError) as e:
+        list(read_rows(path))
+    message = str(e.value)
+    assert message.startswith(f"{name}: a binary file, not CSV or JSONL text")
+    assert message.isprintable()
+
+
+def test_a_header_of_undecodable_bytes_is_one_clear_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "t.csv", b"\xff\xfe\x89id,\x9btitle\n1,x\n")
+    with pytest.raises(InvalidInputError) as e:
+        list(read_rows(path))
+    assert str(e.value) == "t.csv: the header row is not valid utf-8 text"

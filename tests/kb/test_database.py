@@ -63,7 +63,7 @@ def _roundtrip(settings: Settings, tmp_path: Path) -> None:
         assert svc.get("ticket", "INC1")["description"] == "Drops every hour now."
         hits = svc.search("printer jammed", k=2, filters=None, mode="lexical")
         assert hits[0]["external_id"] == "INC2"
-        assert svc.reindex() == 3
+        assert svc.reindex().indexed == 3
         assert svc.search("vpn disconnecting", k=1)[0]["external_id"] == "INC1"
     finally:
         svc.close()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.settings import Settings
 from indexer.service import Firstline
-from tests.conftest import AUTH, make_settings
+from tests.conftest import AUTH, SyncedClient, make_settings
 from tests.triage.conftest import TriageEnv, ingest_demo
 from triage.training import TARGETS
 
@@ -32,7 +32,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, demo_env: TriageEnv) -> Ite
     ingest_demo(service)
     service.close()
     shutil.copytree(demo_env.settings.models_dir, settings.models_dir)
-    with TestClient(create_app(settings), headers=AUTH) as c:
+    with SyncedClient(create_app(settings), headers=AUTH) as c:
         yield c
 
 
@@ -79,7 +79,7 @@ def test_triage_without_suggestions(client: TestClient) -> None:
 
 def test_triage_before_training_is_409(tmp_path: Path) -> None:
     settings: Settings = make_settings(tmp_path)
-    with TestClient(create_app(settings), headers=AUTH) as c:
+    with SyncedClient(create_app(settings), headers=AUTH) as c:
         response = c.post("/triage", json={"request": PRINTER})
     assert response.status_code == 409, response.text
     error = response.json()["error"]

@@ -1,0 +1,141 @@
+"""``firstline ingest`` with files a real desk has: placeholder dates, broken quoting, damaged
+or binary files.  Clear lines, the partial-success exit code, never a traceback (issue #11
+failures 2, 3 and 16)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import EXIT_PARTIAL, app
+from tests.api.test_cli import env, run_main  # noqa: F401 - env is a fixture
+
+CSV = (
+    "Number,Short description,Description,Opened\n"
+    "INC1,Printer on floor 3 jams,Paper stuck in tray 2,30/Sep/21 5:20 PM\n"
+    "INC2,VPN disconnects every hour,GlobalProtect drops the tunnel,9999-12-31\n"
+    "INC3,Outlook asks for the password,Keeps prompting,0001-01-01\n"
+    "INC4,Teams camera black,No picture in calls,2024-02-01 08:00\n"
+)
+
+
+@pytest.fixture
+def runner(env: dict[str, str]) -> CliRunner:  # noqa: F811
+    return CliRunner()
+
+
+def test_out_of_range_dates_are_listed_and_exit_with_the_partial_code(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    result = runner.invoke(app, ["ingest", str(path)])
+    assert result.exit_code == EXIT_PARTIAL == 4, result.output
+    assert "4 rows, 4 added" in result.stdout and "2 warnings" in result.stdout
+    assert "row 2, column 'Opened': '9999-12-31' stored empty" in result.stderr
+    assert "row 3, column 'Opened': '0001-01-01' stored empty" in result.stderr
+    # Every row is stored and searchable, the bad dates are empty.
+    hits = json.loads(runner.invoke(app, ["search", "vpn tunnel", "--json", "-k", "1"]).stdout)
+    assert hits[0]["external_id"] == "INC2"
+    assert json.loads(runner.invoke(app, ["show", "INC2"]).stdout)["opened_at"] is None
+    shown = json.loads(runner.invoke(app, ["show", "INC1"]).stdout)
+    assert shown["opened_at"].startswith("2021-09-30T17:20")
+
+
+def test_a_clean_file_exits_0_and_json_lists_warnings(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    result = runner.invoke(app, ["ingest", str(path), "--json"])
+    assert result.exit_code == 4
+    report = json.loads(result.stdout)
+    assert [(w["row"], w["value"]) for w in report["warnings"]] == [
+        (2, "9999-12-31"),
+        (3, "0001-01-01"),
+    ]
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(CSV.splitlines()[:2]) + "\n", encoding="utf-8")
+    assert runner.invoke(app, ["ingest", str(clean)]).exit_code == 0
+
+
+def test_date_format_and_timezone_options(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("id,title,created\nX1,Printer jam,30.09.21 17h20\n", encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["ingest", str(path), "--date-format", "%d.%m.%y %Hh%M", "--timezone", "Europe/Amsterdam"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(runner.invoke(app, ["show", "X1"]).stdout)["opened_at"].startswith(
+        "2021-09-30T15:20"
+    )
+
+
+def test_an_unclosed_quote_skips_one_row_and_the_rest_go_in(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    lines = ["Number,Short description,Description"]
+    lines += [f"INC{i},Title {i},Text {i}" for i in range(1, 11)]
+    lines[3] = 'INC3,"Printer jam,Text 3'
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", str(path)])
+    assert result.exit_code == 4
+    assert "10 rows, 9 added" in result.stdout and "1 skipped" in result.stdout
+    assert "row 3: broken CSV quoting on line 4: a quote is never closed" in result.stderr
+    assert json.loads(runner.invoke(app, ["show", "INC10"]).stdout)["title"] == "Title 10"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("x.csv.gz", b"id,title\n1,plain text\n", "x.csv.gz: not a valid gzip file"),
+        (
+            "x.csv.gz",
+            gzip.compress(b"id,title\n" + b"".join(b"%d,t%d\n" % (i, i) for i in range(5000)))[
+                :5000
+            ],
+            "x.csv.gz: not a valid gzip file",
+        ),
+        ("x.csv", bytes(range(256)) * 8, "x.csv: a binary file, not CSV or JSONL text"),
+        ("x.jsonl", b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "x.jsonl: a binary file"),
+    ],
+    ids=["not-gzip", "truncated-gzip", "binary-csv", "zip-as-jsonl"],
+)
+def test_a_damaged_or_binary_file_is_one_line_and_exit_1(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    data: bytes,
+    message: str,
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    code, out, err = run_main(monkeypatch, capsys, "ingest", str(path))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}"), err
+    assert err[:-1].isprintable()  # no control bytes of the file in the message
+    assert "Traceback" not in err
+
+
+def test_a_bad_timezone_is_one_line(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    code, _out, err = run_main(monkeypatch, capsys, "ingest", str(path), "--timezone", "Mars/X")
+    assert code == 1 and err == "error: unknown time zone 'Mars/X'\n"
+
+
+def test_ingest_help_documents_the_exit_codes(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["ingest", "--help"])
+    assert "--date-format" in result.stdout and "--timezone" in result.stdout
+    assert "4 done, but some rows were" in " ".join(result.stdout.split())
