@@ -384,14 +384,29 @@ def show_settings() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: FIRSTLINE_API__HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: FIRSTLINE_API__PORT.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes serving the API; each loads the model and opens the "
+            "index, everything they share lives in the database and the index folder.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from api.app import create_app
-
     s = get_settings()
-    uvicorn.run(create_app(s), host=host or s.api.host, port=port or s.api.port)
+    # An import string and a factory, so that each worker process builds its own app (and
+    # reads the same FIRSTLINE_* settings from the environment).
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or s.api.host,
+        port=port or s.api.port,
+        workers=workers,
+    )
 
 
 @app.command()

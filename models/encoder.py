@@ -274,6 +274,9 @@ class _OnnxSingle:
                 )
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            # ONNX Runtime's pool threads spin after each run by default; with several API
+            # workers (or requests) on few cores, that spinning takes the CPU the others need.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(
                 buf.getvalue(), options, providers=["CPUExecutionProvider"]
             )

@@ -71,6 +71,10 @@ class _Version:
 
 
 class EmbeddedBackend:
+    """Searches run in parallel and never wait for a writer: each takes the active version
+    and an immutable snapshot of its vectors and tantivy searcher, and works on those.
+    Writers (upsert, delete, the swap after a rebuild) serialise on ``_write_lock``."""
+
     name = "embedded"
 
     def __init__(self, index_dir: Path, dim: int, settings: SearchSettings) -> None:
@@ -79,7 +83,7 @@ class EmbeddedBackend:
         self.settings = settings
         self._version: _Version | None = None
         self._current_name: str | None = None
-        self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
 
     # -- versions ------------------------------------------------------------------------
     def _read_current(self) -> str | None:
@@ -89,7 +93,7 @@ class EmbeddedBackend:
             return None
 
     def _write_current(self, name: str) -> None:
-        tmp = self.index_dir / f"CURRENT.{os.getpid()}.tmp"
+        tmp = self.index_dir / f"CURRENT.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(name)
         os.replace(tmp, self.index_dir / "CURRENT")
 
@@ -98,68 +102,72 @@ class EmbeddedBackend:
 
     @property
     def version(self) -> _Version:
-        """The active version, reopened if another process swapped it."""
-        with self._lock:
+        """The active version, reopened if another process swapped it.  A search finding the
+        version being switched by a writer of this process goes on with the one it knows."""
+        v = self._version
+        if v is not None and self._read_current() == self._current_name:
+            return v
+        if self._write_lock.acquire(blocking=v is None):
+            try:
+                self._open_current()
+            finally:
+                self._write_lock.release()
+        assert self._version is not None
+        return self._version
+
+    def _open_current(self) -> None:
+        with self._write_lock:
             name = self._read_current()
-            if self._version is None or name != self._current_name:
-                if name is None:
-                    self.index_dir.mkdir(parents=True, exist_ok=True)
-                    name = self._new_version_name()
-                    _Version(self.index_dir / name, self.dim, self.settings).close()
-                    self._write_current(name)
-                old = self._version
-                self._version = _Version(self.index_dir / name, self.dim, self.settings)
-                self._current_name = name
-                if old is not None:
-                    old.close()
-            return self._version
+            if self._version is not None and name == self._current_name:
+                return
+            if name is None:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                name = self._new_version_name()
+                _Version(self.index_dir / name, self.dim, self.settings).close()
+                self._write_current(name)
+            # The version replaced is not closed here: a search in flight may still hold it;
+            # its files and connections go with the last reference.
+            self._version = _Version(self.index_dir / name, self.dim, self.settings)
+            self._current_name = name
 
     # -- protocol ------------------------------------------------------------------------
     def upsert(self, docs: Sequence[IndexDoc]) -> list[IndexFailure]:
         if docs:
-            with self._lock:
+            with self._write_lock:
                 self.version.upsert(docs)
         return []
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
-            with self._lock:
+            with self._write_lock:
                 v = self.version
                 v.vectors.delete(ids)
                 v.text.delete(ids)
 
     def count(self, filters: Filters | None = None) -> int:
-        with self._lock:
-            return int(self.version.vectors.mask(filters).sum())
+        return int(self.version.vectors.snapshot().mask(filters).sum())
 
     def ids(self) -> set[str]:
-        with self._lock:
-            return self.version.vectors.live_ids()
+        return self.version.vectors.snapshot().live_ids()
 
     def hashes(self) -> dict[str, str | None]:
         """(id -> content hash) of every document the live index holds."""
-        with self._lock:
-            return self.version.vectors.hashes()
+        return self.version.vectors.hashes()
 
     def search(self, request: SearchRequest) -> list[Hit]:
-        # Under the lock: a rebuild swapping versions in this process waits for the search in
-        # flight, and the search after it sees the new version.
-        with self._lock:
-            return self._search(request)
-
-    def _search(self, request: SearchRequest) -> list[Hit]:
         s = self.settings
         v = self.version
-        v.vectors.refresh()
-        v.text.reload()
+        vectors = v.vectors.snapshot()
+        v.text.reload()  # cheap when nothing changed; picks up another process's commit
+        searcher = v.text.searcher()
         n_cand = max(s.candidates, request.k)
         query = v.text.build_query(request.text, request.filters)
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
         if request.mode in ("hybrid", "lexical") and query is not None:
-            lexical = v.text.search(query, n_cand)
+            lexical = v.text.search(query, n_cand, searcher)
         if request.mode in ("hybrid", "dense") and request.vector is not None:
-            dense = v.vectors.search(request.vector, n_cand, request.filters)
+            dense = vectors.search(request.vector, n_cand, request.filters)
         if request.mode == "lexical":
             fused = single(lexical, lexical=True)
         elif request.mode == "dense":
@@ -169,17 +177,17 @@ class EmbeddedBackend:
             fused = hybrid(
                 lexical,
                 dense,
-                v.vectors.scores(request.vector, union) if request.vector is not None else {},
+                vectors.scores(request.vector, union) if request.vector is not None else {},
                 dense_weight=s.dense_weight if request.vector is not None else 0.0,
                 feedback_weight=s.feedback_weight,
-                feedback=v.vectors.similarity_to if request.vector is not None else None,
+                feedback=vectors.similarity_to if request.vector is not None else None,
             )
         top = fused[: request.k]
-        docs = v.text.documents([f.id for f in top], query if request.highlight else None)
+        docs = v.text.documents([f.id for f in top], query if request.highlight else None, searcher)
         hits = []
         for f in top:
             stored = docs.get(f.id)
-            if stored is None:  # deleted between ranking and fetch
+            if stored is None:  # vectors ahead of text (a write in flight), or deleted
                 continue
             fields, snippet, ranges = stored
             hits.append(to_hit(f, fields, snippet, ranges, fields.get("created")))
@@ -190,10 +198,10 @@ class EmbeddedBackend:
         return _Rebuild(self, self._new_version_name())
 
     def _swap_to(self, name: str) -> None:
-        with self._lock:
+        with self._write_lock:
             previous = self._read_current()
             self._write_current(name)
-            self.version  # noqa: B018 - reopen on the new version
+            self._open_current()
             # Keep the version just replaced: another process (the API while the CLI
             # rebuilds) may still be searching it; anything older goes.
             for old in self.index_dir.glob("v*"):
@@ -201,23 +209,21 @@ class EmbeddedBackend:
                     shutil.rmtree(old, ignore_errors=True)
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock:
             if self._version is not None:
                 self._version.close()
                 self._version = None
                 self._current_name = None
 
     def describe(self) -> dict:
-        with self._lock:
-            v = self.version
-            v.vectors.refresh()  # another process (the CLI, the sync worker) may have written
-            n = len(v.vectors.pos)
-            return {
-                "backend": self.name,
-                "path": str(self.index_dir / (self._current_name or "")),
-                "documents": n,
-                "dense_search": "faiss-hnsw" if n >= self.settings.ann_threshold else "exact",
-            }
+        v = self.version
+        live = v.vectors.snapshot().pos
+        return {
+            "backend": self.name,
+            "path": str(self.index_dir / (self._current_name or "")),
+            "documents": len(live),
+            "dense_search": "faiss-hnsw" if len(live) >= self.settings.ann_threshold else "exact",
+        }
 
 
 class _Rebuild:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
@@ -39,6 +40,24 @@ def doc_key(doc_id: str) -> int:
     return (_KIND_CODE[kind] << 48) | int(pk)
 
 
+# Another process (a second API worker, the CLI) may hold tantivy's single-writer lock for the
+# length of its commit: wait for it rather than fail the write.
+_WRITER_WAIT_S = 60.0
+
+
+def _open_writer(index: tantivy.Index, heap_size: int) -> tantivy.IndexWriter:
+    deadline = time.monotonic() + _WRITER_WAIT_S
+    delay = 0.01
+    while True:
+        try:
+            return index.writer(heap_size=heap_size, num_threads=1)
+        except ValueError as e:
+            if "LockBusy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def _unkey(key: int) -> str:
     return f"{_CODE_KIND[key >> 48]}:{key & ((1 << 48) - 1)}"
 
@@ -51,11 +70,11 @@ class TextIndex:
         self.schema = _schema()
         path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(path))
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # writers only; searches never take it
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         with self._write_lock:
-            writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+            writer = _open_writer(self.index, 64_000_000)
             try:
                 for d in docs:
                     writer.delete_documents_by_term("id", d.id)
@@ -84,7 +103,7 @@ class TextIndex:
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._write_lock:
-            writer = self.index.writer(heap_size=15_000_000, num_threads=1)
+            writer = _open_writer(self.index, 15_000_000)
             for doc_id in ids:
                 writer.delete_documents_by_term("id", doc_id)
             writer.commit()
@@ -137,17 +156,27 @@ class TextIndex:
             )
         return tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else query
 
-    def search(self, query: tantivy.Query, k: int) -> list[tuple[str, float]]:
-        searcher = self.index.searcher()
+    def searcher(self) -> tantivy.Searcher:
+        """A point-in-time view: one search ranks and fetches from the same one, and a commit
+        meanwhile does not change it."""
+        return self.index.searcher()
+
+    def search(
+        self, query: tantivy.Query, k: int, searcher: tantivy.Searcher | None = None
+    ) -> list[tuple[str, float]]:
+        searcher = self.index.searcher() if searcher is None else searcher
         hits = searcher.search(query, k, count=False).hits
         keys = searcher.fast_field_values("key", [addr for _, addr in hits])
         return [(_unkey(key), float(score)) for (score, _), key in zip(hits, keys, strict=True)]
 
     def documents(
-        self, ids: Sequence[str], query: tantivy.Query | None
+        self,
+        ids: Sequence[str],
+        query: tantivy.Query | None,
+        searcher: tantivy.Searcher | None = None,
     ) -> dict[str, tuple[dict, str, list[tuple[int, int]]]]:
         """Stored fields, a snippet and its highlighted ranges for each id."""
-        searcher = self.index.searcher()
+        searcher = self.index.searcher() if searcher is None else searcher
         gen = None
         if query is not None:
             gen = tantivy.SnippetGenerator.create(searcher, query, self.schema, "body")

@@ -6,6 +6,12 @@ Rows are appended in insertion order; an updated document gets new rows and its 
 dropped.  Exact search is a matrix product; above ``ann_threshold`` documents an HNSW graph over
 the chunk vectors proposes candidates, which are then scored exactly; rows added after the graph
 was built are searched exactly beside it.
+
+Readers never wait for writers: every write publishes an immutable :class:`VectorSnapshot`
+(views of the append-only arrays up to the rows it knows, and its own copy of the liveness
+mask and the id → row map), and a search works on the snapshot it picked up.  Writers
+serialise on a lock of their own.  Another process's writes are noticed through a generation
+number in the SQLite file, checked per search, and read incrementally from a change log.
 """
 
 from __future__ import annotations
@@ -13,27 +19,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from indexer.types import Filters, IndexDoc
 
 _KINDS = {"ticket": 0, "article": 1}
-
-
-def _locked(fn):  # noqa: ANN001, ANN202
-    def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        with self._lock:
-            return fn(self, *args, **kwargs)
-
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+# Transactions kept in the change log; a reader further behind reloads the whole store.
+_CHANGE_LOG_KEEP = 2000
+_SQL_VARS = 500
 
 
 class _Vocab:
-    """Small string <-> int code table for filterable metadata."""
+    """Small string <-> int code table for filterable metadata (codes are only ever added)."""
 
     def __init__(self) -> None:
         self.codes: dict[str | None, int] = {None: 0}
@@ -49,7 +51,8 @@ class _Vocab:
 
 
 class _Grow:
-    """A growable 1-D or 2-D numpy array."""
+    """A growable 1-D or 2-D numpy array.  Growing allocates a new array, so a view taken
+    earlier keeps its data; rows are only ever written past the published length."""
 
     def __init__(self, dtype: type | np.dtype, width: int | None = None) -> None:
         self.dtype, self.width = dtype, width
@@ -64,6 +67,145 @@ class _Grow:
         self.a = new
 
 
+@dataclass(frozen=True)
+class _Ann:
+    """An HNSW graph over the first ``chunks`` chunk rows of one in-memory epoch."""
+
+    index: Any
+    epoch: int
+    chunks: int
+    dead: int
+    owner: np.ndarray  # chunk row -> document row
+
+
+@dataclass(frozen=True)
+class VectorSnapshot:
+    """What one search sees: never changed after it is published."""
+
+    store: VectorStore
+    epoch: int
+    generation: int
+    n: int
+    m: int
+    ids: list[str]  # append-only list shared with later snapshots; rows < n are fixed
+    pos: dict[str, int]
+    title: np.ndarray
+    chunks: np.ndarray
+    cstart: np.ndarray
+    ccount: np.ndarray
+    alive: np.ndarray
+    kind: np.ndarray
+    category: np.ndarray
+    status: np.ndarray
+    created: np.ndarray
+    categories: _Vocab
+    statuses: _Vocab
+    dead_chunks: int
+
+    def live_ids(self) -> set[str]:
+        return set(self.pos)
+
+    def mask(self, filters: Filters | None) -> np.ndarray:
+        """Boolean mask over document rows: alive and matching the filters."""
+        m = self.alive.copy()
+        if filters is None:
+            return m
+        if filters.kinds:
+            m &= np.isin(self.kind, [_KINDS.get(k, 2) for k in filters.kinds])
+        if filters.categories:
+            m &= np.isin(self.category, self.categories.lookup(filters.categories))
+        if filters.statuses:
+            m &= np.isin(self.status, self.statuses.lookup(filters.statuses))
+        if filters.date_from:
+            m &= self.created >= filters.date_from.timestamp()
+        if filters.date_to:
+            m &= self.created <= filters.date_to.timestamp()
+        for doc_id in filters.exclude_ids or ():
+            p = self.pos.get(doc_id)
+            if p is not None:
+                m[p] = False
+        return m
+
+    def _score_rows(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact dense scores of the given document rows."""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=np.float32)
+        starts, counts = self.cstart[rows], self.ccount[rows]
+        if np.all(counts == 1):
+            chunk_max = self.chunks[starts] @ q
+        else:
+            idx = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
+            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            chunk_max = np.maximum.reduceat(self.chunks[idx] @ q, offsets)
+        w = self.store.title_weight
+        return w * (self.title[rows] @ q) + (1 - w) * chunk_max
+
+    def _score_all(self, q: np.ndarray) -> np.ndarray:
+        chunk_max = np.maximum.reduceat(self.chunks @ q, self.cstart)
+        w = self.store.title_weight
+        return w * (self.title @ q) + (1 - w) * chunk_max
+
+    def scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """Exact dense scores of the given documents (unknown ids are left out)."""
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        known = [(d, self.pos[d]) for d in ids if d in self.pos]
+        if not known:
+            return {}
+        s = self._score_rows(q, np.array([p for _, p in known]))
+        return {d: float(v) for (d, _), v in zip(known, s, strict=True)}
+
+    def similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
+        """Cosine between a document's first chunk and those of others (pseudo-feedback)."""
+        p = self.pos.get(doc_id)
+        if p is None:
+            return {}
+        ref = self.chunks[self.cstart[p]]
+        known = [(d, self.pos[d]) for d in ids if d in self.pos]
+        rows = self.cstart[[q for _, q in known]]
+        sims = self.chunks[rows] @ ref
+        return {d: float(s) for (d, _), s in zip(known, sims, strict=True)}
+
+    def search(
+        self, vector: np.ndarray, k: int, filters: Filters | None
+    ) -> list[tuple[str, float]]:
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        n = self.n
+        if n == 0 or k <= 0:
+            return []
+        filtered = filters is not None and not filters.is_empty()
+        mask = self.mask(filters) if filtered else self.alive
+        live = int(mask.sum())
+        if live == 0:
+            return []
+        ann = None
+        if len(self.pos) >= self.store.ann_threshold and (not filtered or live > 0.3 * n):
+            ann = self.store._ann_for(self)
+        if ann is not None:
+            rows = self._ann_candidates(ann, q, k, mask)
+            scores = self._score_rows(q, rows)
+        elif live < 0.5 * n:
+            rows = np.flatnonzero(mask)
+            scores = self._score_rows(q, rows)
+        else:
+            scores = np.where(mask, self._score_all(q), -np.inf)
+            rows = None
+        top = _top(scores, k)
+        if rows is None:
+            return [(self.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return [(self.ids[rows[i]], float(scores[i])) for i in top]
+
+    def _ann_candidates(self, ann: _Ann, q: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
+        """Document rows worth scoring exactly: HNSW neighbours plus rows newer than the graph."""
+        live_share = max(float(mask.mean()), 1e-3)
+        fetch = min(ann.chunks, int(2 * k / live_share) + 32)
+        _, hits = ann.index.search(q.reshape(1, -1), fetch)
+        rows = ann.owner[hits[0][hits[0] >= 0]]
+        newer = np.flatnonzero(self.cstart >= ann.chunks)
+        cand = np.unique(np.concatenate([rows, newer]))
+        cand = cand[cand < self.n]  # a graph built from a later snapshot of this epoch
+        return cand[mask[cand]]
+
+
 class VectorStore:
     def __init__(self, path: Path, dim: int, ann_threshold: int, title_weight: float = 0.3) -> None:
         self.path = path
@@ -71,8 +213,14 @@ class VectorStore:
         self.ann_threshold = ann_threshold
         self.title_weight = title_weight
         self._conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
         self.generation = -1
-        self._lock = threading.RLock()
+        self._epoch = 0
+        self._lock = threading.RLock()  # writers and reloads; readers never take it blocking
+        self._read_lock = threading.Lock()  # the generation probe's connection, microseconds
+        self._ann_lock = threading.Lock()
+        self._ann: _Ann | None = None
+        self._snap: VectorSnapshot | None = None
         self._reset_memory()
 
     # -- persistence ---------------------------------------------------------------------
@@ -92,45 +240,139 @@ class VectorStore:
         self.statuses = _Vocab()
         self.n = 0  # document rows (alive or not)
         self.m = 0  # chunk rows
-        self._ann = None
-        self._ann_chunks = 0
-        self._ann_dead = 0
-        self._owner = np.zeros(0, dtype=np.int64)
+        self._dead_chunks = 0
+        self._epoch += 1  # row numbers of an older epoch mean nothing any more
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, kind TEXT, "
+            "category TEXT, status TEXT, created REAL, title BLOB NOT NULL, "
+            "chunks BLOB NOT NULL)"
+        )
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(vectors)")}
+        if "hash" not in cols:  # stores made before `verify` existed
+            conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
+        # Which documents each write transaction (generation) touched, so another process
+        # catches up by reading only those rows.
+        conn.execute("CREATE TABLE IF NOT EXISTS changes (generation INTEGER, id TEXT)")
+        conn.execute("CREATE INDEX IF NOT EXISTS changes_generation ON changes (generation)")
+        conn.commit()
+        return conn
 
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, kind TEXT, "
-                "category TEXT, status TEXT, created REAL, title BLOB NOT NULL, "
-                "chunks BLOB NOT NULL)"
-            )
-            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(vectors)")}
-            if "hash" not in cols:  # stores made before `verify` existed
-                self._conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
-            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
-            self._conn.commit()
+            self._conn = self._connect()
         return self._conn
 
     def stored_generation(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        """The generation on disk, read on a connection of its own so that a probe never
+        waits for a writer's transaction (WAL readers see the last commit)."""
+        with self._read_lock:
+            if self._read_conn is None:
+                self._read_conn = self._connect()
+            row = self._read_conn.execute(
+                "SELECT value FROM meta WHERE key='generation'"
+            ).fetchone()
         return int(row[0])
 
-    @_locked
+    def snapshot(self) -> VectorSnapshot:
+        """The current snapshot, first catching up with another process's commits unless a
+        writer of this process is busy (then the snapshot before its write is good enough)."""
+        snap = self._snap
+        if snap is not None and self.stored_generation() == snap.generation:
+            return snap
+        if self._lock.acquire(blocking=snap is None):
+            try:
+                self.refresh()
+            finally:
+                self._lock.release()
+        assert self._snap is not None
+        return self._snap
+
     def refresh(self) -> None:
-        """Load from disk if another process (or a fresh open) changed the store."""
-        gen = self.stored_generation()
-        if gen == self.generation:
-            return
-        self._reset_memory()
-        rows = self.conn.execute(
-            "SELECT id, kind, category, status, created, title, chunks FROM vectors ORDER BY rowid"
-        ).fetchall()
+        """Catch up with the store on disk (another process's commits, or a fresh open)."""
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN")  # one read transaction: generation, log and rows agree
+            try:
+                gen = int(
+                    conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+                )
+                if gen != self.generation:
+                    if not self._catch_up(conn, gen):
+                        self._reset_memory()
+                        rows = conn.execute(
+                            "SELECT id, kind, category, status, created, title, chunks "
+                            "FROM vectors ORDER BY rowid"
+                        ).fetchall()
+                        self._append_rows(rows)
+                    self.generation = gen
+            finally:
+                conn.rollback()
+            if self._snap is None or self._snap.generation != self.generation:
+                self._publish()
+
+    def _catch_up(self, conn: sqlite3.Connection, gen: int) -> bool:
+        """Apply the transactions after ours from the change log; False when it does not
+        reach back that far (trimmed, or a store written before the log existed)."""
+        if self.generation < 0 or gen < self.generation:
+            return False
+        first = conn.execute(
+            "SELECT MIN(generation) FROM changes WHERE generation > ?", (self.generation,)
+        ).fetchone()[0]
+        if first != self.generation + 1:
+            return False
+        changed = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT id FROM changes WHERE generation > ?", (self.generation,)
+            )
+        ]
+        rows: list[tuple] = []
+        for i in range(0, len(changed), _SQL_VARS):
+            part = changed[i : i + _SQL_VARS]
+            rows += conn.execute(
+                "SELECT id, kind, category, status, created, title, chunks FROM vectors "
+                f"WHERE id IN ({','.join('?' * len(part))}) ORDER BY rowid",
+                part,
+            ).fetchall()
+        present = {r[0] for r in rows}
+        for doc_id in changed:
+            if doc_id not in present:
+                p = self.pos.pop(doc_id, None)
+                if p is not None:
+                    self._kill(p)
         self._append_rows(rows)
-        self.generation = gen
+        return True
+
+    def _publish(self) -> None:
+        n, m = self.n, self.m
+        self._snap = VectorSnapshot(
+            store=self,
+            epoch=self._epoch,
+            generation=self.generation,
+            n=n,
+            m=m,
+            ids=self.ids,
+            pos=dict(self.pos),
+            title=self._title.a[:n],
+            chunks=self._chunks.a[:m],
+            cstart=self._cstart.a[:n],
+            ccount=self._ccount.a[:n],
+            alive=self._alive.a[:n].copy(),
+            kind=self._kind.a[:n],
+            category=self._category.a[:n],
+            status=self._status.a[:n],
+            created=self._created.a[:n],
+            categories=self.categories,
+            statuses=self.statuses,
+            dead_chunks=self._dead_chunks,
+        )
 
     def _append_rows(self, rows: list[tuple]) -> None:
         chunk_total = sum(len(r[6]) // (4 * self.dim) for r in rows)
@@ -167,12 +409,24 @@ class VectorStore:
 
     def _kill(self, p: int) -> None:
         self._alive.a[p] = False
-        if self._cstart.a[p] < self._ann_chunks:
-            self._ann_dead += int(self._ccount.a[p])
+        self._dead_chunks += int(self._ccount.a[p])
 
-    @_locked
+    def _commit_change(self, ids: Sequence[str]) -> int:
+        """Bump the generation and log the touched ids, inside the caller's transaction."""
+        conn = self.conn
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
+        gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        conn.executemany("INSERT INTO changes VALUES (?, ?)", [(gen, i) for i in ids])
+        conn.execute("DELETE FROM changes WHERE generation <= ?", (gen - _CHANGE_LOG_KEEP,))
+        return gen
+
+    def _after_write(self, gen: int) -> None:
+        # Another process committed between our refresh and our write: its rows are not in
+        # memory, so the next probe reloads (generation -1 never matches the disk).
+        self.generation = gen if gen == self.generation + 1 else -1
+        self._publish()
+
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
-        self.refresh()
         rows = []
         hashes = []
         for d in docs:
@@ -197,170 +451,96 @@ class VectorStore:
                     np.ascontiguousarray(chunks).tobytes(),
                 )
             )
-        with self.conn:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO vectors "
-                "(id, kind, category, status, created, title, chunks, hash) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [(*r, h) for r, h in zip(rows, hashes, strict=True)],
-            )
-            self.conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
-        self._append_rows(rows)
-        self.generation += 1
+        with self._lock:
+            self.refresh()
+            with self.conn:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO vectors "
+                    "(id, kind, category, status, created, title, chunks, hash) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    [(*r, h) for r, h in zip(rows, hashes, strict=True)],
+                )
+                gen = self._commit_change([r[0] for r in rows])
+            self._append_rows(rows)
+            self._after_write(gen)
 
-    @_locked
     def delete(self, ids: Sequence[str]) -> None:
-        self.refresh()
-        with self.conn:
-            self.conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
-            self.conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
-        for doc_id in ids:
-            p = self.pos.pop(doc_id, None)
-            if p is not None:
-                self._kill(p)
-        self.generation += 1
+        with self._lock:
+            self.refresh()
+            with self.conn:
+                self.conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
+                gen = self._commit_change(ids)
+            for doc_id in ids:
+                p = self.pos.pop(doc_id, None)
+                if p is not None:
+                    self._kill(p)
+            self._after_write(gen)
 
-    @_locked
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            with self._read_lock:
+                if self._read_conn is not None:
+                    self._read_conn.close()
+                    self._read_conn = None
 
-    # -- queries -------------------------------------------------------------------------
-    @_locked
+    # -- HNSW graph ----------------------------------------------------------------------
+    def _ann_for(self, snap: VectorSnapshot) -> _Ann | None:
+        """A graph usable for ``snap``, (re)built when missing or too stale.  One thread
+        builds; the others search exactly meanwhile instead of waiting."""
+        ann = self._ann
+        if ann is not None and ann.epoch == snap.epoch and not _stale(ann, snap):
+            return ann
+        if not self._ann_lock.acquire(blocking=False):
+            return ann if ann is not None and ann.epoch == snap.epoch else None
+        try:
+            ann = self._ann
+            if ann is None or ann.epoch != snap.epoch or _stale(ann, snap):
+                ann = self._ann = _build_ann(snap, self.dim) if snap.m else None
+            return ann
+        finally:
+            self._ann_lock.release()
+
+    # -- reads on the current snapshot (kept for callers that ask the store directly) ----
     def live_ids(self) -> set[str]:
-        self.refresh()
-        return set(self.pos)
+        return self.snapshot().live_ids()
 
-    @_locked
     def hashes(self) -> dict[str, str | None]:
         """Every stored document's id and the content hash it was indexed from."""
-        return dict(self.conn.execute("SELECT id, hash FROM vectors").fetchall())
+        with self._lock:
+            return dict(self.conn.execute("SELECT id, hash FROM vectors").fetchall())
 
-    @_locked
     def mask(self, filters: Filters | None) -> np.ndarray:
-        """Boolean mask over document rows: alive and matching the filters."""
-        self.refresh()
-        n = self.n
-        m = self._alive.a[:n].copy()
-        if filters is None:
-            return m
-        if filters.kinds:
-            m &= np.isin(self._kind.a[:n], [_KINDS.get(k, 2) for k in filters.kinds])
-        if filters.categories:
-            m &= np.isin(self._category.a[:n], self.categories.lookup(filters.categories))
-        if filters.statuses:
-            m &= np.isin(self._status.a[:n], self.statuses.lookup(filters.statuses))
-        created = self._created.a[:n]
-        if filters.date_from:
-            m &= created >= filters.date_from.timestamp()
-        if filters.date_to:
-            m &= created <= filters.date_to.timestamp()
-        for doc_id in filters.exclude_ids or ():
-            p = self.pos.get(doc_id)
-            if p is not None:
-                m[p] = False
-        return m
+        return self.snapshot().mask(filters)
 
-    def _score_rows(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Exact dense scores of the given document rows."""
-        if len(rows) == 0:
-            return np.zeros(0, dtype=np.float32)
-        starts, counts = self._cstart.a[rows], self._ccount.a[rows]
-        if np.all(counts == 1):
-            chunk_max = self._chunks.a[starts] @ q
-        else:
-            idx = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            chunk_max = np.maximum.reduceat(self._chunks.a[idx] @ q, offsets)
-        w = self.title_weight
-        return w * (self._title.a[rows] @ q) + (1 - w) * chunk_max
-
-    def _score_all(self, q: np.ndarray) -> np.ndarray:
-        n, m = self.n, self.m
-        chunk_sims = self._chunks.a[:m] @ q
-        chunk_max = np.maximum.reduceat(chunk_sims, self._cstart.a[:n])
-        w = self.title_weight
-        return w * (self._title.a[:n] @ q) + (1 - w) * chunk_max
-
-    @_locked
     def scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        """Exact dense scores of the given documents (unknown ids are left out)."""
-        q = np.asarray(vector, dtype=np.float32).reshape(-1)
-        known = [(d, self.pos[d]) for d in ids if d in self.pos]
-        if not known:
-            return {}
-        s = self._score_rows(q, np.array([p for _, p in known]))
-        return {d: float(v) for (d, _), v in zip(known, s, strict=True)}
+        return self.snapshot().scores(vector, ids)
 
-    @_locked
     def similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
-        """Cosine between a document's first chunk and those of others (pseudo-feedback)."""
-        p = self.pos.get(doc_id)
-        if p is None:
-            return {}
-        ref = self._chunks.a[self._cstart.a[p]]
-        known = [(d, self.pos[d]) for d in ids if d in self.pos]
-        rows = self._cstart.a[[q for _, q in known]]
-        sims = self._chunks.a[rows] @ ref
-        return {d: float(s) for (d, _), s in zip(known, sims, strict=True)}
+        return self.snapshot().similarity_to(doc_id, ids)
 
-    @_locked
     def search(
         self, vector: np.ndarray, k: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
-        self.refresh()
-        q = np.asarray(vector, dtype=np.float32).reshape(-1)
-        n = self.n
-        if n == 0 or k <= 0:
-            return []
-        filtered = filters is not None and not filters.is_empty()
-        mask = self.mask(filters) if filtered else self._alive.a[:n]
-        live = int(mask.sum())
-        if live == 0:
-            return []
-        if len(self.pos) >= self.ann_threshold and (not filtered or live > 0.3 * n):
-            rows = self._ann_candidates(q, k, mask)
-            scores = self._score_rows(q, rows)
-        elif live < 0.5 * n:
-            rows = np.flatnonzero(mask)
-            scores = self._score_rows(q, rows)
-        else:
-            scores = self._score_all(q)
-            scores = np.where(mask, scores, -np.inf)
-            rows = None
-        top = _top(scores, k)
-        if rows is None:
-            return [(self.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
-        return [(self.ids[rows[i]], float(scores[i])) for i in top]
+        return self.snapshot().search(vector, k, filters)
 
-    def _ensure_ann(self) -> None:
-        stale = self.m - self._ann_chunks + self._ann_dead
-        if self._ann is not None and stale <= 0.2 * max(self._ann_chunks, 1):
-            return
-        import faiss
 
-        index = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-        index.add(np.ascontiguousarray(self._chunks.a[: self.m]))
-        dead = ~self._alive.a[: self.n]
-        self._ann, self._ann_chunks = index, self.m
-        self._ann_dead = int(self._ccount.a[: self.n][dead].sum())
-        self._owner = np.repeat(np.arange(self.n), self._ccount.a[: self.n])
+def _stale(ann: _Ann, snap: VectorSnapshot) -> bool:
+    stale = snap.m - ann.chunks + snap.dead_chunks - ann.dead
+    return stale > 0.2 * max(ann.chunks, 1)
 
-    def _ann_candidates(self, q: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
-        """Document rows worth scoring exactly: HNSW neighbours plus rows newer than the graph."""
-        self._ensure_ann()
-        assert self._ann is not None
-        built = self._ann_chunks
-        live_share = max(float(mask.mean()), 1e-3)
-        fetch = min(built, int(2 * k / live_share) + 32)
-        _, hits = self._ann.search(q.reshape(1, -1), fetch)
-        rows = self._owner[hits[0][hits[0] >= 0]]
-        newer = np.flatnonzero(self._cstart.a[: self.n] >= built)
-        cand = np.unique(np.concatenate([rows, newer]))
-        return cand[mask[cand]]
+
+def _build_ann(snap: VectorSnapshot, dim: int) -> _Ann:
+    import faiss
+
+    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 80
+    index.hnsw.efSearch = 128
+    index.add(np.ascontiguousarray(snap.chunks))
+    owner = np.repeat(np.arange(snap.n), snap.ccount)
+    return _Ann(index, snap.epoch, snap.m, snap.dead_chunks, owner)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
