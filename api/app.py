@@ -22,12 +22,19 @@ from api.schemas import (
     ArticleBatch,
     CorrectionIn,
     ErrorOut,
+    HealthOut,
     IngestResult,
+    RecordId,
+    RecordOut,
     SearchIn,
     SearchOut,
     SimilarIn,
+    Str,
     TicketBatch,
+    TriageCorrectionOut,
     TriageIn,
+    TriageModelsOut,
+    TriageOut,
 )
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings, get_settings
@@ -43,7 +50,7 @@ from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (401, 403, 404, 409, 413, 422, 503)
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 500, 503)
 }
 
 
@@ -88,10 +95,16 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         responses=ERRORS,
     )
     app.add_middleware(errors.BodySizeLimit, max_bytes=settings.api.max_request_bytes)
+    app.add_middleware(errors.RequestContext, timezone=settings.timezone)  # the outermost
     errors.install(app)
     app.state.settings = settings
 
-    @app.get("/health", tags=["system"])
+    @app.get(
+        "/health",
+        tags=["system"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "A part is down (named)."}},
+    )
     async def health(service: Service) -> JSONResponse:
         """Database, model and index status with counts and the index sync (pending rows,
         their age); 503 naming the part that is down.  A stuck sync makes the status
@@ -109,8 +122,6 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             date_from=body.date_from,
             date_to=body.date_to,
         )
-        if body.date_from and body.date_to and body.date_from > body.date_to:
-            raise InvalidInputError("date_from is after date_to")
         hits = service.search(body.query, body.k, filters, body.mode)
         took = (time.perf_counter() - start) * 1000
         if who is not None and (not body.kinds or "article" in body.kinds):
@@ -126,10 +137,10 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     def search_get(
         service: Service,
         who: Agent,
-        q: Annotated[str, Query(min_length=1, max_length=10_000)],
+        q: Annotated[Str, Query(min_length=1, max_length=10_000)],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         kind: Annotated[list[Literal["ticket", "article"]] | None, Query()] = None,
-        category: Annotated[list[str] | None, Query()] = None,
+        category: Annotated[list[Str] | None, Query()] = None,
     ) -> SearchOut:
         """The same search as POST /search, for links and quick checks."""
         try:
@@ -174,16 +185,16 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         audit.write(who, "import.articles", body.source, None, _counts(result))
         return result
 
-    @app.get("/tickets/{ref}", tags=["documents"])
+    @app.get("/tickets/{ref}", tags=["documents"], response_model=RecordOut)
     def get_ticket(
-        ref: str, service: Service, _who: Agent, source: str | None = None
+        ref: str, service: Service, _who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
         """A ticket by its external id (or ``ticket:<n>``)."""
         return service.get("ticket", ref, source)
 
-    @app.get("/articles/{ref}", tags=["documents"])
+    @app.get("/articles/{ref}", tags=["documents"], response_model=RecordOut)
     def get_article(
-        ref: str, service: Service, who: Agent, source: str | None = None
+        ref: str, service: Service, who: Agent, source: Annotated[Str | None, Query()] = None
     ) -> dict[str, Any]:
         """An article by its external id (or ``article:<n>``); agents read published ones."""
         record = service.get("article", ref, source)
@@ -191,28 +202,32 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             raise NotFoundError(f"no published article {ref}")  # drafts are for editors
         return record
 
-    @app.post("/triage", tags=["triage"])
+    @app.post("/triage", tags=["triage"], response_model=TriageOut)
     def triage(body: TriageIn, triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Classify one request (``request``) or a batch (``items``): type, impact, urgency,
         priority and quadrant, category, assignment group, tier — each with a confidence, an
         abstention ("needs a human") with the top 3, and its evidence; plus suggested KB
         articles and similar resolved tickets."""
-        if (body.request is None) == (body.items is None):
-            raise InvalidInputError("give either 'request' or 'items'")
         reqs = [body.request] if body.request is not None else list(body.items or [])
         results = triager.predict([r.model_dump() for r in reqs], body.suggestions, body.record)
         return {"results": results}
 
-    @app.post("/triage/{request_id}/corrections", tags=["triage"])
+    @app.post(
+        "/triage/{request_id}/corrections", tags=["triage"], response_model=TriageCorrectionOut
+    )
     def correct(
-        request_id: int, body: CorrectionIn, triager: TriageService, who: Agent, audit: AuditLog
+        request_id: RecordId,
+        body: CorrectionIn,
+        triager: TriageService,
+        who: Agent,
+        audit: AuditLog,
     ) -> dict[str, Any]:
         """Record an agent's correction of one field (feeds the next `triage train`)."""
         out = triager.correct(request_id, body.field, body.value, who.name)
         audit.write(who, "triage.correct", f"triage:{request_id}", None, out)
         return out
 
-    @app.get("/triage/models", tags=["triage"])
+    @app.get("/triage/models", tags=["triage"], response_model=TriageModelsOut)
     def triage_models(triager: TriageService, _who: Agent) -> dict[str, Any]:
         """Trained model versions with their metrics; which one is active."""
         return triager.models()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader
 
 from core.errors import UnauthorizedError
 from indexer.service import Firstline
@@ -70,8 +71,17 @@ AuditLog = Annotated[Audit, Depends(_audit)]
 KeyStore = Annotated[Keys, Depends(_keys)]
 
 
-def _presented_key(request: Request) -> str:
-    key = request.headers.get("x-api-key", "")
+# Declared in OpenAPI as the security scheme of every route but /health; ``auto_error=False``
+# so that a missing key is our 401 with the JSON error shape.
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key (`firstline keys create`); `Authorization: Bearer <key>` also works.",
+)
+
+
+def _presented_key(request: Request, key: str | None) -> str:
+    key = key or ""
     if not key:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
@@ -79,8 +89,10 @@ def _presented_key(request: Request) -> str:
     return key.strip()
 
 
-async def principal(request: Request) -> Principal:
-    key = _presented_key(request)
+async def principal(
+    request: Request, header_key: Annotated[str | None, Security(api_key_header)]
+) -> Principal:
+    key = _presented_key(request, header_key)
     if not key:
         raise UnauthorizedError("an API key is required (header X-API-Key)")
     admin = request.app.state.settings.api.admin_key

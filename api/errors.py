@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from contextvars import ContextVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +23,11 @@ from core.errors import (
 )
 
 log = logging.getLogger("firstline.api")
+
+# The id of the request being answered: in the X-Request-ID header, in every error body and in
+# the server log line of an unexpected error, so a user's report finds its traceback.
+REQUEST_ID: ContextVar[str | None] = ContextVar("firstline_request_id", default=None)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 STATUS: list[tuple[type[FirstlineError], int, str]] = [
     (UnauthorizedError, 401, "unauthorized"),
@@ -45,6 +52,9 @@ def error_response(
         body["details"] = details
     if current is not None:
         body["current"] = current
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
@@ -62,7 +72,13 @@ def install(app: FastAPI) -> None:
         details = []
         for e in exc.errors():
             loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            details.append({"field": loc, "message": e.get("msg", "")})
+            message = e.get("msg", "")
+            if (
+                e.get("type") == "string_pattern_mismatch"
+                and (e.get("ctx") or {}).get("pattern") == r"\S"
+            ):  # the schemas' NOT_BLANK: say it in words
+                message = "is empty (white space only)"
+            details.append({"field": loc, "message": message})
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         return error_response(422, "invalid_input", f"invalid request: {summary}", details)
 
@@ -73,10 +89,63 @@ def install(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, kind, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return error_response(500, "internal_error", "internal error; see the server log")
+
+class RequestContext:
+    """ASGI middleware, the outermost of ours: gives every request an id (``X-Request-ID``,
+    the caller's if it is a short token, else a new one) and the server's zone for naive
+    dates, and answers an unexpected exception itself with a 500 that names the request id.
+
+    Starlette's own last-resort handler re-raises after its 500, and uvicorn then drops the
+    keep-alive connection, so the client's next request fails too; answering here keeps it.
+    """
+
+    def __init__(self, app, timezone: str = "UTC") -> None:  # noqa: ANN001
+        self.app = app
+        self.timezone = timezone
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from api.schemas import TIMEZONE
+
+        request_id = _request_id(scope)
+        id_token = REQUEST_ID.set(request_id)
+        tz_token = TIMEZONE.set(self.timezone)
+        started = False
+
+        async def send_with_id(message) -> None:  # noqa: ANN001
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unexpected error [request %s] %s %s", request_id, scope["method"], scope["path"]
+            )
+            if started:  # the answer is half sent: nothing sensible can follow it
+                raise
+            resp = error_response(
+                500,
+                "internal_error",
+                f"internal error (request {request_id}); the server log has the details",
+            )
+            await resp(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(id_token)
+            TIMEZONE.reset(tz_token)
+
+
+def _request_id(scope) -> str:  # noqa: ANN001
+    given = dict(scope.get("headers") or []).get(b"x-request-id", b"")
+    if 0 < len(given) <= 64 and set(given.decode("latin-1")) <= _ID_CHARS:
+        return given.decode("ascii")
+    return uuid.uuid4().hex
 
 
 class BodySizeLimit:

@@ -8,18 +8,31 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Admin, Agent, AuditLog, KeyStore, Service, TriageService
-from api.schemas import KeyIn, TrainIn
+from api.schemas import (
+    AuditOut,
+    KeyIn,
+    KeyOut,
+    KeysOut,
+    MeOut,
+    NewKeyOut,
+    RecordId,
+    SettingsOut,
+    Str,
+    TrainIn,
+    TrainOut,
+    VerifyOut,
+)
 
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/me")
+@router.get("/me", response_model=MeOut)
 def me(who: Agent) -> dict[str, Any]:
     """The caller's name and role (the console signs in with this)."""
     return {"name": who.name, "role": who.role}
 
 
-@router.post("/admin/keys")
+@router.post("/admin/keys", response_model=NewKeyOut)
 def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
     """A new API key.  The key is in this answer only: it is stored as a hash."""
     record, key = keys.create(body.name, body.role)
@@ -27,37 +40,37 @@ def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict
     return {**record, "key": key}
 
 
-@router.get("/admin/keys")
+@router.get("/admin/keys", response_model=KeysOut)
 def list_keys(_who: Admin, keys: KeyStore) -> dict[str, Any]:
     return {"keys": keys.list()}
 
 
-@router.delete("/admin/keys/{key_id}")
-def revoke_key(key_id: int, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
+@router.delete("/admin/keys/{key_id}", response_model=KeyOut)
+def revoke_key(key_id: RecordId, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
     record = keys.revoke(key_id)
     audit.write(who, "admin.key_revoke", f"key:{key_id}", None, record)
     return record
 
 
-@router.get("/admin/audit")
+@router.get("/admin/audit", response_model=AuditOut)
 def audit_log(
     _who: Admin,
     audit: AuditLog,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    actor: str | None = None,
-    action: str | None = None,
+    actor: Annotated[Str | None, Query(max_length=200)] = None,
+    action: Annotated[Str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Every write: who, what, when, before and after (newest first)."""
     return {"entries": audit.list(limit, actor, action)}
 
 
-@router.get("/admin/settings")
+@router.get("/admin/settings", response_model=SettingsOut)
 def effective_settings(_who: Admin, request: Request) -> dict[str, Any]:
     """The server's effective settings as environment variables (secrets hidden)."""
     return {"settings": request.app.state.settings.as_environment()}
 
 
-@router.post("/admin/triage/train")
+@router.post("/admin/triage/train", response_model=TrainOut)
 def train(body: TrainIn, who: Admin, triager: TriageService, audit: AuditLog) -> dict[str, Any]:
     """Retrain triage from history plus corrections (the evaluation gate applies)."""
     result = triager.train(force=body.force)
@@ -65,7 +78,7 @@ def train(body: TrainIn, who: Admin, triager: TriageService, audit: AuditLog) ->
     return result
 
 
-@router.get("/admin/index/verify")
+@router.get("/admin/index/verify", response_model=VerifyOut)
 async def verify_index(_who: Admin, service: Service) -> dict[str, Any]:
     """Compare the SQL record and the search index by id and content hash: ``drift`` counts
     rows missing from the index, orphans in it and stale versions (with samples)."""
@@ -74,7 +87,7 @@ async def verify_index(_who: Admin, service: Service) -> dict[str, Any]:
     return report
 
 
-@router.post("/admin/index/verify")
+@router.post("/admin/index/verify", response_model=VerifyOut)
 async def repair_index(
     who: Admin,
     service: Service,

@@ -1,11 +1,60 @@
-"""Request and response bodies of the HTTP API (validated, size-limited)."""
+"""Request and response bodies of the HTTP API (validated, size-limited).
+
+Every value a client sends is validated here, once, into what the domain expects: text without
+control characters (the same on SQLite and PostgreSQL), dates in UTC within the supported range
+(a naive date takes the server's zone), ids within 1..2^63-1, numbers and flags strictly typed
+(``true`` is not ``1``).
+"""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+
+from core.dates import to_utc
+from core.errors import InvalidInputError
+from core.text import clean_text
+
+MAX_ID = 2**63 - 1  # the largest primary key either database stores
+# The server's zone for naive dates, set per request by the app (``Settings.timezone``).
+TIMEZONE: ContextVar[str] = ContextVar("firstline_timezone", default="UTC")
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return to_utc(value, TIMEZONE.get())
+    except InvalidInputError as e:
+        raise ValueError(str(e)) from e  # pydantic reports it as a 422 on this field
+
+
+def _clean(value: object) -> object:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+NOT_BLANK = r"\S"  # at least one character that is not white space (a linear search)
+
+# Cleaned before the length checks, so "\x00" is an empty title (refused), not a valid one.
+Str = Annotated[str, BeforeValidator(_clean)]
+"""Text from a client: control characters (NUL included) removed, tab and line breaks kept."""
+Date = Annotated[datetime, AfterValidator(_utc)]
+"""A date from a client, in UTC; naive values are read in the server's zone."""
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+"""A record id in a body."""
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record id (1 .. 2^63-1).")]
+"""A record id in a path."""
 
 Text = Field(default=None, max_length=100_000)
 Short = Field(default=None, max_length=500)
@@ -15,42 +64,52 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly_one(a: str, b: str) -> dict[str, Any]:
+    """The OpenAPI form of "give ``a`` or ``b``, not both" (checked by a model validator)."""
+    return {
+        "oneOf": [
+            {"required": [a], "not": {"required": [b]}},
+            {"required": [b], "not": {"required": [a]}},
+        ]
+    }
+
+
 class TicketIn(_In):
-    id: str | None = Field(default=None, max_length=200, description="Your ticket number.")
-    title: str | None = Field(default=None, max_length=2000)
-    description: str | None = Text
-    resolution: str | None = Text
-    category: str | None = Short
-    assignment_group: str | None = Short
-    type: str | None = Short
-    impact: str | None = Short
-    urgency: str | None = Short
-    priority: str | None = Short
-    status: str | None = Short
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    caller: str | None = Short
-    opened_at: datetime | None = None
-    resolved_at: datetime | None = None
+    id: Str | None = Field(default=None, max_length=200, description="Your ticket number.")
+    title: Str | None = Field(default=None, max_length=2000)
+    description: Str | None = Text
+    resolution: Str | None = Text
+    category: Str | None = Short
+    assignment_group: Str | None = Short
+    type: Str | None = Short
+    impact: Str | None = Short
+    urgency: Str | None = Short
+    priority: Str | None = Short
+    status: Str | None = Short
+    tags: list[Str] = Field(default_factory=list, max_length=100)
+    caller: Str | None = Short
+    opened_at: Date | None = None
+    resolved_at: Date | None = None
 
 
 class ArticleIn(_In):
-    id: str | None = Field(default=None, max_length=200, description="Your article number.")
-    title: str | None = Field(default=None, max_length=2000)
-    body: str | None = Text
-    category: str | None = Short
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    status: str | None = Short
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    id: Str | None = Field(default=None, max_length=200, description="Your article number.")
+    title: Str | None = Field(default=None, max_length=2000)
+    body: Str | None = Text
+    category: Str | None = Short
+    tags: list[Str] = Field(default_factory=list, max_length=100)
+    status: Str | None = Short
+    created_at: Date | None = None
+    updated_at: Date | None = None
 
 
 class TicketBatch(_In):
-    source: str = Field(default="api", min_length=1, max_length=100)
+    source: Str = Field(default="api", min_length=1, max_length=100)
     items: list[TicketIn] = Field(min_length=1)
 
 
 class ArticleBatch(_In):
-    source: str = Field(default="api", min_length=1, max_length=100)
+    source: Str = Field(default="api", min_length=1, max_length=100)
     items: list[ArticleIn] = Field(min_length=1)
 
 
@@ -92,14 +151,20 @@ class IngestResult(BaseModel):
 
 
 class SearchIn(_In):
-    query: str = Field(min_length=1, max_length=10_000)
-    k: int = Field(default=10, ge=1, le=100)
+    query: Str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    k: StrictInt = Field(default=10, ge=1, le=100)
     mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
     kinds: list[Literal["ticket", "article"]] | None = None
-    categories: list[str] | None = Field(default=None, max_length=100)
-    statuses: list[str] | None = Field(default=None, max_length=20)
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    categories: list[Str] | None = Field(default=None, max_length=100)
+    statuses: list[Str] | None = Field(default=None, max_length=20)
+    date_from: Date | None = None
+    date_to: Date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> SearchIn:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("date_from is after date_to")
+        return self
 
 
 class Why(BaseModel):
@@ -133,16 +198,30 @@ class SearchOut(BaseModel):
 
 
 class SimilarIn(_In):
-    ticket_id: str | None = Field(default=None, max_length=200)
-    text: str | None = Field(default=None, max_length=10_000)
-    source: str | None = Field(default=None, max_length=100)
-    k: int = Field(default=5, ge=1, le=100)
+    model_config = ConfigDict(json_schema_extra=_exactly_one("ticket_id", "text"))
+
+    ticket_id: Str | None = Field(default=None, max_length=200)
+    text: Str | None = Field(default=None, max_length=10_000)
+    source: Str | None = Field(default=None, max_length=100)
+    k: StrictInt = Field(default=5, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SimilarIn:
+        if bool(self.ticket_id) == bool(self.text):
+            raise ValueError("give either ticket_id or text, not both")
+        return self
 
 
 class ErrorBody(BaseModel):
     type: str
     message: str
     details: list[dict[str, Any]] | None = None
+    current: dict[str, Any] | None = Field(
+        default=None, description="On a conflict: the record as it is now."
+    )
+    request_id: str | None = Field(
+        default=None, description="The request's id (X-Request-ID), as the server log names it."
+    )
 
 
 class ErrorOut(BaseModel):
@@ -150,26 +229,46 @@ class ErrorOut(BaseModel):
 
 
 class TriageRequestIn(_In):
-    title: str | None = Field(default=None, max_length=2000)
-    description: str | None = Field(default=None, max_length=100_000)
-    caller: str | None = Short
-    vip: bool = False
-    users_affected: int | None = Field(default=None, ge=0, le=10_000_000)
-    service: str | None = Short
-    channel: str | None = Short
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["title"]}, {"required": ["description"]}]}
+    )
+
+    title: Str | None = Field(default=None, max_length=2000)
+    description: Str | None = Field(default=None, max_length=100_000)
+    caller: Str | None = Short
+    vip: StrictBool = False
+    users_affected: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
+    service: Str | None = Short
+    channel: Str | None = Short
+
+    @model_validator(mode="after")
+    def _has_text(self) -> TriageRequestIn:
+        if not ((self.title or "").strip() or (self.description or "").strip()):
+            raise ValueError("a request needs a title or a description")
+        return self
 
 
 class TriageIn(_In):
+    model_config = ConfigDict(json_schema_extra=_exactly_one("request", "items"))
+
     request: TriageRequestIn | None = None
     items: list[TriageRequestIn] | None = Field(default=None, min_length=1, max_length=100)
-    suggestions: int = Field(default=3, ge=0, le=20)
-    record: bool = Field(default=True, description="Store the request for audit and corrections.")
+    suggestions: StrictInt = Field(default=3, ge=0, le=20)
+    record: StrictBool = Field(
+        default=True, description="Store the request for audit and corrections."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TriageIn:
+        if (self.request is None) == (self.items is None):
+            raise ValueError("give either 'request' or 'items'")
+        return self
 
 
 class CorrectionIn(_In):
-    field: str = Field(min_length=1, max_length=40)
-    value: str = Field(min_length=1, max_length=200)
-    author: str | None = Field(
+    field: Str = Field(min_length=1, max_length=40)
+    value: Str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
+    author: Str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -183,73 +282,302 @@ class DeskTicketIn(TriageRequestIn):
 
 
 class ResolveIn(_In):
-    article_id: int | None = Field(
+    model_config = ConfigDict(json_schema_extra=_exactly_one("article_id", "resolution"))
+
+    article_id: Id | None = Field(
         default=None, description="Resolved with this published article (KCS reuse)."
     )
-    resolution: str | None = Field(
+    resolution: Str | None = Field(
         default=None, max_length=100_000, description="A new answer (KCS create)."
     )
-    capture: bool = Field(default=True, description="Capture the new answer as a KB draft.")
+    capture: StrictBool = Field(default=True, description="Capture the new answer as a KB draft.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ResolveIn:
+        if (self.article_id is None) == (not (self.resolution or "").strip()):
+            raise ValueError("give either article_id (reuse) or resolution (new answer)")
+        return self
 
 
 class EscalateIn(_In):
-    group: str | None = Short
-    note: str | None = Field(default=None, max_length=10_000)
-    rejected: list[int] | None = Field(
+    group: Str | None = Short
+    note: Str | None = Field(default=None, max_length=10_000)
+    rejected: list[Id] | None = Field(
         default=None, description="Suggested articles that did not help (default: all shown)."
     )
 
 
 class DeskCorrectionIn(_In):
-    field: str = Field(min_length=1, max_length=40)
-    value: str = Field(min_length=1, max_length=200)
+    field: Str = Field(min_length=1, max_length=40)
+    value: Str = Field(min_length=1, max_length=200, pattern=NOT_BLANK)
 
 
 class FeedbackIn(_In):
-    helpful: bool
-    ticket_id: int | None = None
+    helpful: StrictBool
+    ticket_id: Id | None = None
 
 
 # -- knowledge -----------------------------------------------------------------------------
 class ArticleDraftIn(_In):
-    title: str = Field(min_length=1, max_length=2000)
-    body: str = Field(min_length=1, max_length=100_000)
-    category: str | None = Short
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: Str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
+    body: Str = Field(min_length=1, max_length=100_000, pattern=NOT_BLANK)
+    category: Str | None = Short
+    tags: list[Str] = Field(default_factory=list, max_length=50)
 
 
 class ArticleEditIn(_In):
-    version: int = Field(ge=1, description="The version you edited (optimistic lock).")
-    title: str | None = Field(default=None, min_length=1, max_length=2000)
-    body: str | None = Field(default=None, min_length=1, max_length=100_000)
-    category: str | None = Short
-    tags: list[str] | None = Field(default=None, max_length=50)
-    note: str | None = Field(default=None, max_length=2000)
+    version: StrictInt = Field(
+        ge=1, le=MAX_ID, description="The version you edited (optimistic lock)."
+    )
+    title: Str | None = Field(default=None, min_length=1, max_length=2000, pattern=NOT_BLANK)
+    body: Str | None = Field(default=None, min_length=1, max_length=100_000, pattern=NOT_BLANK)
+    category: Str | None = Short
+    tags: list[Str] | None = Field(default=None, max_length=50)
+    note: Str | None = Field(default=None, max_length=2000)
 
 
 class TransitionIn(_In):
     to: Literal["draft", "review", "published", "retired"]
-    version: int = Field(ge=1)
-    note: str | None = Field(default=None, max_length=2000)
+    version: StrictInt = Field(ge=1, le=MAX_ID)
+    note: Str | None = Field(default=None, max_length=2000)
 
 
 class MergeIn(_In):
-    into: int
-    version: int | None = Field(
-        default=None, ge=1, description="The merged article's version you saw (optimistic lock)."
+    into: Id
+    version: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The merged article's version you saw (optimistic lock).",
     )
 
 
 class GapDraftIn(_In):
-    ticket_ids: list[int] = Field(min_length=1, max_length=500)
-    title: str | None = Field(default=None, max_length=2000)
+    ticket_ids: list[Id] = Field(min_length=1, max_length=500)
+    title: Str | None = Field(default=None, max_length=2000)
 
 
 # -- administration ------------------------------------------------------------------------
 class KeyIn(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: Str = Field(min_length=1, max_length=200)
     role: Literal["agent", "editor", "admin"]
 
 
 class TrainIn(_In):
-    force: bool = False
+    force: StrictBool = False
+
+
+# -- responses -----------------------------------------------------------------------------
+# The documented shape of every answer.  The fields named here are always sent (``None`` where
+# the record has no value); ``extra="allow"`` lets a later release add fields without breaking
+# a client generated from this document.
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class MeOut(_Out):
+    name: str
+    role: str
+
+
+class KeyOut(_Out):
+    id: int
+    name: str
+    role: str
+    prefix: str | None = None
+    created_at: str | None = None
+    revoked_at: str | None = None
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The key itself: shown in this answer only.")
+
+
+class KeysOut(_Out):
+    keys: list[KeyOut]
+
+
+class AuditEntry(_Out):
+    id: int
+    actor: str | None = None
+    role: str | None = None
+    action: str
+    target: str | None = None
+    before: Any = None
+    after: Any = None
+    created_at: str | None = None
+
+
+class AuditOut(_Out):
+    entries: list[AuditEntry]
+
+
+class SettingsOut(_Out):
+    settings: dict[str, str | None]
+
+
+class TrainOut(_Out):
+    version: str | None = None
+    activated: bool | None = None
+    gate: str | None = None
+    metrics: dict[str, Any] | None = None
+
+
+class RecordOut(_Out):
+    """A ticket or an article as stored (GET /tickets/{ref}, GET /articles/{ref})."""
+
+    id: str = Field(description='"<kind>:<n>"')
+    kind: str
+    external_id: str | None = None
+    source: str | None = None
+    title: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    status: str | None = None
+    indexed: bool | None = None
+
+
+class TriageResult(_Out):
+    fields: dict[str, Any] = Field(default_factory=dict)
+    priority: str | None = None
+    suggested_articles: list[dict[str, Any]] = Field(default_factory=list)
+    similar_tickets: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TriageOut(_Out):
+    results: list[TriageResult]
+
+
+class TriageCorrectionOut(_Out):
+    id: int
+    request_id: int
+    field: str
+    old: str | None = None
+    new: str | None = None
+    author: str | None = None
+    created_at: str | None = None
+
+
+class TriageModelsOut(_Out):
+    active: str | None = None
+    versions: list[dict[str, Any]]
+
+
+class DeskTicketOut(_Out):
+    """A desk ticket with its state, triage fields and SLA standing."""
+
+    id: int
+    ref: str
+    title: str | None = None
+    description: str | None = None
+    state: str
+    priority: str | None = None
+    category: str | None = None
+    assignment_group: str | None = None
+    sla: dict[str, Any] | None = None
+
+
+class DeskOpenOut(_Out):
+    ticket: DeskTicketOut
+    triage: dict[str, Any]
+
+
+class DeskTicketsOut(_Out):
+    tickets: list[DeskTicketOut]
+
+
+class DeskCorrectionOut(_Out):
+    ticket: DeskTicketOut
+    correction: dict[str, Any] | None = None
+
+
+class KbArticleOut(_Out):
+    """A curated article: its state and version (send the version back to edit it)."""
+
+    id: int
+    ref: str
+    title: str | None = None
+    status: str
+    version: int
+    body: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class KbArticlesOut(_Out):
+    articles: list[KbArticleOut]
+
+
+class VersionsOut(_Out):
+    article_id: int
+    versions: list[dict[str, Any]]
+
+
+class DiffOut(_Out):
+    article_id: int
+    old: int
+    new: int
+    diff: str
+
+
+class MergeOut(_Out):
+    merged: KbArticleOut
+    into: KbArticleOut
+    moved_tickets: int | None = None
+
+
+class FeedbackOut(KbArticleOut):
+    article_id: int
+    helpful: bool
+
+
+class PairsOut(_Out):
+    pairs: list[dict[str, Any]]
+
+
+class GapsOut(_Out):
+    clusters: list[dict[str, Any]]
+    searches: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ProblemsOut(_Out):
+    problems: list[dict[str, Any]]
+
+
+class QueueOut(_Out):
+    drafts: list[KbArticleOut]
+    in_review: list[KbArticleOut]
+    review_due: list[KbArticleOut]
+    duplicates: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+
+
+class DashboardOut(_Out):
+    since: str | None = None
+    tickets: int | None = None
+
+
+class HealthOut(_Out):
+    status: str = Field(description="ok, or degraded naming the part that is down")
+    database: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    index: dict[str, Any] | None = None
+
+
+class DriftOut(_Out):
+    count: int
+    sample: list[str]
+
+
+class VerifyOut(_Out):
+    """SQL record against search index, by id and content hash."""
+
+    record: int
+    index: int
+    drift: int
+    missing: DriftOut
+    orphan: DriftOut
+    stale: DriftOut
+    repaired: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None

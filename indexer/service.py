@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings
+from core.text import clean_text, has_controls
 from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
@@ -225,9 +226,12 @@ class Firstline:
         model = RECORD_TYPES.get(kind)
         if model is None:
             raise InvalidInputError(f"unknown kind {kind!r}")
+        if has_controls(ref) or (source is not None and has_controls(source)):
+            raise NotFoundError(f"no {kind} {clean_text(ref)!r}")  # no stored id has them
+        pk = _record_pk(ref, kind)
         with self.db.session() as s:
-            if ref.startswith(f"{kind}:") and ref[len(kind) + 1 :].isdigit():
-                row = s.get(model, parse_doc_id(ref)[1])
+            if pk is not None:
+                row = s.get(model, pk)
                 rows = [row] if row is not None else []
             else:
                 q = select(model).where(model.external_id == ref)
@@ -385,3 +389,14 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001
         return "<unparseable url>"
+
+
+def _record_pk(ref: str, kind: str) -> int | None:
+    """The primary key in a ``<kind>:<n>`` ref: ASCII digits only, within what a database
+    stores; anything else (``ticket:²``, ``ticket:٣``, a 30-digit number) is not a key."""
+    prefix = f"{kind}:"
+    digits = ref[len(prefix) :] if ref.startswith(prefix) else ""
+    if not (0 < len(digits) <= 19 and digits.isascii() and digits.isdigit()):
+        return None
+    pk = int(digits)
+    return pk if 1 <= pk <= 2**63 - 1 else None

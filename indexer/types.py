@@ -8,6 +8,9 @@ from typing import Literal
 
 import numpy as np
 
+from core.dates import to_utc
+from core.errors import InvalidInputError
+
 Kind = Literal["ticket", "article"]
 Mode = Literal["hybrid", "lexical", "dense"]
 
@@ -48,6 +51,16 @@ class Filters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     exclude_ids: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        # One form for the backends to compare: aware UTC within the supported range (the API
+        # has already read naive dates in the server's zone; here a naive one is UTC).
+        if self.date_from is not None:
+            self.date_from = to_utc(self.date_from)
+        if self.date_to is not None:
+            self.date_to = to_utc(self.date_to)
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidInputError("date_from is after date_to")
 
     def is_empty(self) -> bool:
         return not (
