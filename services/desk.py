@@ -13,7 +13,6 @@ from core.errors import InvalidInputError, ModelNotTrainedError
 from indexer.mapping import FIELDS as RECORD_FIELDS
 from indexer.mapping import Mapping_, build_record
 from indexer.service import Firstline
-from indexer.types import Filters
 from kb.auth import Audit, Principal
 from kb.desk import FIELDS, Desk
 from kb.records import upsert
@@ -59,14 +58,8 @@ class DeskWorkflow:
                 [request], suggestions=5, record=True, embeddings=vector[None, :], within=s
             )[0]
         except ModelNotTrainedError as e:
-            published = Filters(kinds=["article"], statuses=["published"])
-            search = self.service.search
-            return {
-                "fields": {},
-                "untriaged": str(e),
-                "suggested_articles": search(text, 5, published, vector=vector),
-                "similar_tickets": search(text, 5, Filters(kinds=["ticket"]), vector=vector),
-            }
+            suggested, availability = self.triager.suggestions(text, 5, vector)
+            return {"fields": {}, "untriaged": str(e), "suggestions": availability, **suggested}
 
     # -- a ticket's life -----------------------------------------------------------------
     def start(self, ticket_id: int, who: Principal) -> dict[str, Any]:

@@ -320,29 +320,26 @@ class Triager:
                 rule=hit.reason,
                 confidence=f["confidence"],
             )
-        try:
-            suggested = self._suggestions(text, k, emb[0])
-            availability = "ok"
-        except BackendUnavailableError as e:
-            # Degraded, not down: the request is still triaged; suggestions are flagged.
-            logging.getLogger("firstline.triage").warning("suggestions unavailable: %s", e)
-            suggested = {"suggested_articles": [], "similar_tickets": []}
-            availability = "unavailable"
+        suggested, availability = self.suggestions(text, max(k, 3), emb[0])
         result: dict[str, Any] = {"fields": fields, "suggestions": availability}
         result.update(self._priority(fields["impact"]["value"], fields["urgency"]["value"]))
         self._tier(fields, result.get("priority"), suggested)
         result.update({name: hits[:k] for name, hits in suggested.items()})
         return result
 
-    def _suggestions(
+    def suggestions(
         self, text: str, k: int, vector: np.ndarray
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Published articles and similar resolved tickets (enough of them to judge the tier)."""
-        n = max(k, 3)
+    ) -> tuple[dict[str, list[dict[str, Any]]], str]:
+        """Published articles and similar resolved tickets, and "ok"; with the search engine
+        unreachable, none and "unavailable" (degraded, not down: the request is still taken)."""
         published = Filters(kinds=["article"], statuses=["published"])
-        articles = self.service.search(text, n, published, vector=vector)
-        tickets = self.service.search(text, n, Filters(kinds=["ticket"]), vector=vector)
-        return {"suggested_articles": articles, "similar_tickets": tickets}
+        try:
+            articles = self.service.search(text, k, published, vector=vector)
+            tickets = self.service.search(text, k, Filters(kinds=["ticket"]), vector=vector)
+        except BackendUnavailableError as e:
+            logging.getLogger("firstline.triage").warning("suggestions unavailable: %s", e)
+            return {"suggested_articles": [], "similar_tickets": []}, "unavailable"
+        return {"suggested_articles": articles, "similar_tickets": tickets}, "ok"
 
     def _tier(
         self,

@@ -212,3 +212,22 @@ def test_health_is_degraded_not_down_while_the_sync_is_stuck(
         assert (body["status"], body["index"]["status"]) == ("degraded", "degraded")
         assert body["index"]["pending"] == 1 and body["index"]["sync"]["stuck"] is True
         assert body["index"]["sync"]["oldest_pending_seconds"] is not None
+
+
+def test_a_desk_with_no_trained_model_takes_requests_while_the_engine_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh install (no triage model yet) with the search engine down: intake still stores
+    the request, untriaged, with suggestions flagged unavailable (not a 503)."""
+    settings = make_settings(tmp_path)
+    service = Firstline(settings)
+    for method in ("upsert", "delete", "search", "count", "describe", "hashes"):
+        monkeypatch.setattr(service.backend, method, down)
+    with TestClient(create_app(settings, service), headers=AUTH) as c:
+        opened = c.post("/desk/tickets", json=REQUEST)
+        assert opened.status_code == 200, opened.text
+        card = opened.json()["triage"]
+        assert card["untriaged"] and card["suggestions"] == "unavailable"
+        assert card["suggested_articles"] == [] and card["similar_tickets"] == []
+        ticket = opened.json()["ticket"]["id"]
+        assert c.get(f"/desk/tickets/{ticket}").json()["title"] == REQUEST["title"]
