@@ -51,6 +51,10 @@ Str = Annotated[str, BeforeValidator(_clean)]
 """Text from a client: control characters (NUL included) removed, tab and line breaks kept."""
 Date = Annotated[datetime, AfterValidator(_utc)]
 """A date from a client, in UTC; naive values are read in the server's zone."""
+RecordDate = datetime
+"""A date of an imported ticket or article: read as the file readers read it (a naive value in
+the server's zone); one outside 1900-2200 is stored empty and listed in the answer's warnings,
+like a file's, instead of refusing the whole batch."""
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 """A record id in a body."""
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="A record id (1 .. 2^63-1).")]
@@ -88,8 +92,8 @@ class TicketIn(_In):
     status: Str | None = Short
     tags: list[Str] = Field(default_factory=list, max_length=100)
     caller: Str | None = Short
-    opened_at: Date | None = None
-    resolved_at: Date | None = None
+    opened_at: RecordDate | None = None
+    resolved_at: RecordDate | None = None
 
 
 class ArticleIn(_In):
@@ -99,8 +103,8 @@ class ArticleIn(_In):
     category: Str | None = Short
     tags: list[Str] = Field(default_factory=list, max_length=100)
     status: Str | None = Short
-    created_at: Date | None = None
-    updated_at: Date | None = None
+    created_at: RecordDate | None = None
+    updated_at: RecordDate | None = None
 
 
 class TicketBatch(_In):
