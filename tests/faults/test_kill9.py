@@ -4,9 +4,11 @@ holds exactly what was acknowledged and ``firstline verify`` finds no drift betw
 record and the index.
 
 Each process is the real ``firstline`` command (the hashing encoder keeps it fast); the kill is
-SIGKILL to its process group at a random moment between start and the end of an uninterrupted
-run of the same work (measured first, so the point falls inside the work on any machine).  The
-seed is in the test id, so a failure can be replayed.
+SIGKILL to its process group at a random point inside the work: an import once a random number
+of its rows are committed (and a random moment later, anywhere inside the next batch), a
+rebuild at a random moment of an uninterrupted rebuild's duration (measured first), the API
+once writes are under way.  The seed is in the test id (``FIRSTLINE_FAULT_SEEDS=1,2,3`` runs
+more), so a failure can be replayed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tests.conftest import free_port, stop_process
 
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 ADMIN = "kill9-admin-key-" + "x" * 16
-ROWS = 3000
+ROWS = 1500
 SEEDS = [int(s) for s in os.environ.get("FIRSTLINE_FAULT_SEEDS", "1").split(",")]
 
 
@@ -67,7 +69,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> dict[s
         "FIRSTLINE_DATA_DIR": str(tmp_path / "var"),
         "FIRSTLINE_DATABASE__URL": database,
         "FIRSTLINE_MODEL__KIND": "hashing",
-        "FIRSTLINE_INGEST__BATCH_SIZE": "100",
+        "FIRSTLINE_INGEST__BATCH_SIZE": "50",
         "FIRSTLINE_API__ADMIN_KEY": ADMIN,
         "FIRSTLINE_SEARCH__BACKEND": request.param,
     }
@@ -150,6 +152,20 @@ def _count(env: dict[str, str]) -> int:
     return json.loads(done.stdout)["database"]["tickets"]
 
 
+def _stored(database: str) -> int:
+    """Tickets committed so far (read straight from the record, while a writer runs)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    try:
+        with engine.connect() as c:
+            return int(c.execute(text("SELECT count(*) FROM tickets")).scalar() or 0)
+    except Exception:  # noqa: BLE001 - the schema may not exist yet
+        return 0
+    finally:
+        engine.dispose()
+
+
 # -- the scenarios ---------------------------------------------------------------------------
 @pytest.mark.postgres
 @pytest.mark.elasticsearch
@@ -159,14 +175,15 @@ def test_ingest_killed_at_random_then_rerun_is_exact(
 ) -> None:
     rng = random.Random(seed)
     data = _write_tickets(tmp_path / "tickets.jsonl", ROWS)
-    probe = dict(env, FIRSTLINE_DATA_DIR=str(tmp_path / "probe"))
-    probe["FIRSTLINE_DATABASE__URL"] = f"sqlite:///{tmp_path / 'probe.db'}"
-    probe.pop("FIRSTLINE_ELASTICSEARCH__INDEX_PREFIX", None)
-    if env["FIRSTLINE_SEARCH__BACKEND"] == "elasticsearch":
-        probe["FIRSTLINE_ELASTICSEARCH__INDEX_PREFIX"] = f"p{uuid.uuid4().hex[:12]}"
-    span = _timed(probe, "ingest", str(data))
-    for _ in range(2):  # killed twice at random points
-        _kill_at_random(env, rng, span, "ingest", str(data))
+    database = env["FIRSTLINE_DATABASE__URL"]
+    for _ in range(2):  # killed twice, each time at a random point of the import
+        target = rng.randrange(_stored(database) + 1, ROWS)
+        proc = _start(env, "ingest", str(data))
+        while _stored(database) < target and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.2))  # anywhere inside a batch: store, embed, index, mark
+        _kill9(proc)
+    assert _stored(database) < ROWS, "the import finished before it could be killed"
     done = _run(env, "ingest", str(data))
     assert done.returncode == 0, done.stderr[-2000:]
     assert _count(env) == ROWS
