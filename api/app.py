@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api import errors, routes_admin, routes_desk, routes_kb
-from api.deps import Admin, Agent, AuditLog, Editor, Service, TriageService
+from api.deps import Admin, AdminFlow, Agent, DeskFlow, Editor, Service, TriageService
 from api.schemas import (
     ArticleBatch,
     CorrectionIn,
@@ -45,6 +45,7 @@ from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
 from kb.models import SearchLog
+from services.admin import AdminWorkflow
 from services.desk import DeskWorkflow
 from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         app.state.knowledge_flow = KnowledgeWorkflow(
             app.state.service, app.state.knowledge, app.state.desk, app.state.audit
         )
+        app.state.admin_flow = AdminWorkflow(app.state.service, app.state.keys, app.state.audit)
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -164,26 +166,18 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             )
 
     @app.post("/tickets", tags=["documents"])
-    def ingest_tickets(
-        body: TicketBatch, service: Service, who: Admin, audit: AuditLog
-    ) -> IngestResult:
+    def ingest_tickets(body: TicketBatch, flow: AdminFlow, who: Admin) -> IngestResult:
         """Add or update resolved tickets (idempotent by source + id, or by content)."""
         _check_batch(len(body.items))
         items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
-        result = IngestResult(**service.ingest_items("ticket", items, body.source).as_dict())
-        audit.write(who, "import.tickets", body.source, None, _counts(result))
-        return result
+        return IngestResult(**flow.import_items(who, "ticket", items, body.source).as_dict())
 
     @app.post("/articles", tags=["documents"])
-    def ingest_articles(
-        body: ArticleBatch, service: Service, who: Editor, audit: AuditLog
-    ) -> IngestResult:
+    def ingest_articles(body: ArticleBatch, flow: AdminFlow, who: Editor) -> IngestResult:
         """Add or update knowledge-base articles (an import; curation is under /kb)."""
         _check_batch(len(body.items))
         items = [_external(i.model_dump(exclude_none=True)) for i in body.items]
-        result = IngestResult(**service.ingest_items("article", items, body.source).as_dict())
-        audit.write(who, "import.articles", body.source, None, _counts(result))
-        return result
+        return IngestResult(**flow.import_items(who, "article", items, body.source).as_dict())
 
     @app.get("/tickets/{ref}", tags=["documents"], response_model=RecordOut)
     def get_ticket(
@@ -216,16 +210,10 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         "/triage/{request_id}/corrections", tags=["triage"], response_model=TriageCorrectionOut
     )
     def correct(
-        request_id: RecordId,
-        body: CorrectionIn,
-        triager: TriageService,
-        who: Agent,
-        audit: AuditLog,
+        request_id: RecordId, body: CorrectionIn, flow: DeskFlow, who: Agent
     ) -> dict[str, Any]:
         """Record an agent's correction of one field (feeds the next `triage train`)."""
-        out = triager.correct(request_id, body.field, body.value, who.name)
-        audit.write(who, "triage.correct", f"triage:{request_id}", None, out)
-        return out
+        return flow.correct_triage(request_id, who, body.field, body.value)
 
     @app.get("/triage/models", tags=["triage"], response_model=TriageModelsOut)
     def triage_models(triager: TriageService, _who: Agent) -> dict[str, Any]:
@@ -237,10 +225,6 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     app.include_router(routes_kb.dashboard_router)
     app.include_router(routes_admin.router)
     return app
-
-
-def _counts(result: IngestResult) -> dict[str, Any]:
-    return result.model_dump(exclude={"skipped"}) | {"skipped": len(result.skipped)}
 
 
 def _log_search(service: Firstline, query: str, hits: list[dict[str, Any]], who: Principal) -> None:

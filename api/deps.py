@@ -19,6 +19,7 @@ from kb.auth import Audit, Keys, Principal
 from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.insights import Insights
+from services.admin import AdminWorkflow
 from services.desk import DeskWorkflow
 from services.knowledge import KnowledgeWorkflow
 from triage.service import Triager
@@ -52,6 +53,10 @@ def _knowledge_flow(request: Request) -> KnowledgeWorkflow:
     return request.app.state.knowledge_flow
 
 
+def _admin_flow(request: Request) -> AdminWorkflow:
+    return request.app.state.admin_flow
+
+
 def _audit(request: Request) -> Audit:
     return request.app.state.audit
 
@@ -67,6 +72,7 @@ DeskService = Annotated[Desk, Depends(_desk)]
 InsightsService = Annotated[Insights, Depends(_insights)]
 DeskFlow = Annotated[DeskWorkflow, Depends(_desk_flow)]
 KnowledgeFlow = Annotated[KnowledgeWorkflow, Depends(_knowledge_flow)]
+AdminFlow = Annotated[AdminWorkflow, Depends(_admin_flow)]
 AuditLog = Annotated[Audit, Depends(_audit)]
 KeyStore = Annotated[Keys, Depends(_keys)]
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Admin, Agent, AuditLog, KeyStore, Service, TriageService
+from api.deps import Admin, AdminFlow, Agent, AuditLog, KeyStore, Service, TriageService
 from api.schemas import (
     AuditOut,
     KeyIn,
@@ -33,10 +33,9 @@ def me(who: Agent) -> dict[str, Any]:
 
 
 @router.post("/admin/keys", response_model=NewKeyOut)
-def create_key(body: KeyIn, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
+def create_key(body: KeyIn, who: Admin, flow: AdminFlow) -> dict[str, Any]:
     """A new API key.  The key is in this answer only: it is stored as a hash."""
-    record, key = keys.create(body.name, body.role)
-    audit.write(who, "admin.key_create", f"key:{record['id']}", None, record)
+    record, key = flow.create_key(who, body.name, body.role)
     return {**record, "key": key}
 
 
@@ -46,9 +45,8 @@ def list_keys(_who: Admin, keys: KeyStore) -> dict[str, Any]:
 
 
 @router.delete("/admin/keys/{key_id}", response_model=KeyOut)
-def revoke_key(key_id: RecordId, who: Admin, keys: KeyStore, audit: AuditLog) -> dict[str, Any]:
-    record = keys.revoke(key_id)
-    audit.write(who, "admin.key_revoke", f"key:{key_id}", None, record)
+def revoke_key(key_id: RecordId, who: Admin, flow: AdminFlow) -> dict[str, Any]:
+    record = flow.revoke_key(who, key_id)
     return record
 
 

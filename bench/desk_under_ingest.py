@@ -6,10 +6,11 @@ on a quiet desk, in the same run.
     HF_HUB_OFFLINE=1 python bench/desk_under_ingest.py --database-url \\
         postgresql+psycopg://postgres@127.0.0.1:5432/firstline_bench
 
-Issue #11's goal: each of the 20 concurrent desk writes answers in under 2 s during the
-ingest (before the index sync left the request path, a resolve took about 60 s).  The demo data
-and a trained triage model make the desk real; the 20,000 rows are generated here.  Prints a
-Markdown table and writes bench/desk_under_ingest.json.
+Issue #11's goal: each of the 20 concurrent desk writes answers in under 2 s during the ingest
+(before the index sync left the request path, a resolve took about 60 s).  Also times
+``POST /triage`` with a 100 KB description crafted against backtracking patterns (goal: under a
+second).  The demo data and a trained triage model make the desk real; the 20,000 rows are
+generated here.  Prints a Markdown table and writes bench/desk_under_ingest.json.
 """
 
 from __future__ import annotations
@@ -122,6 +123,26 @@ def summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def adversarial_triage(url: str, rounds: int = 5) -> dict[str, float]:
+    """``POST /triage`` with 100 KB descriptions crafted against backtracking patterns (the
+    request that froze the API for 67 s, scaled up, and its repeated form): seconds each."""
+    from tests.adversarial import crafted, crafted_repeated
+
+    times = []
+    with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=300) as c:
+        for i in range(rounds):
+            text = crafted() if i % 2 == 0 else crafted_repeated()
+            t0 = time.perf_counter()
+            r = c.post("/triage", json={"request": {"title": "hi", "description": text}})
+            r.raise_for_status()
+            times.append(time.perf_counter() - t0)
+    return {
+        "chars": len(crafted()),
+        "p50_s": round(sorted(times)[rounds // 2], 3),
+        "max_s": round(max(times), 3),
+    }
+
+
 def count_tickets(url: str) -> int:
     return httpx.get(f"{url}/health", timeout=30).json()["database"]["tickets"]
 
@@ -165,6 +186,7 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.2)
             desk_round(url, 2)  # warm: the first request of each kind loads what it needs
+            adversarial = adversarial_triage(url)
             quiet = desk_round(url, WRITERS)
             before = count_tickets(url)
             ingest = subprocess.Popen(
@@ -197,6 +219,7 @@ def main() -> None:
         "ingest_still_running_after_the_writes": during,
         "bulk_rows_stored_when_measured": stored,
         "load_average_at_start": [round(x, 2) for x in load],
+        "triage_100kb_adversarial": adversarial,
         "quiet": summary(quiet),
         "during_ingest": summary(busy),
     }
@@ -207,6 +230,8 @@ def main() -> None:
     for key in ("intake", "start", "resolve"):
         q, b = result["quiet"][key], result["during_ingest"][key]
         print(f"| {key} | {q['p50_s']} s / {q['max_s']} s | {b['p50_s']} s / {b['max_s']} s |")
+    a = result["triage_100kb_adversarial"]
+    print(f"\nPOST /triage, 100 KB adversarial description: p50 {a['p50_s']} s, max {a['max_s']} s")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import Session, undefer
 
 from core.errors import BackendUnavailableError, InvalidInputError
 from core.time import aware, utcnow
@@ -33,10 +33,12 @@ from indexer.readers import RowError, read_rows
 from indexer.types import IndexDoc, IndexFailure
 from kb.db import Database
 from kb.models import RECORD_TYPES, Article, Ticket
-from kb.records import upsert
+from kb.records import Upserted, upsert
 from models.encoder import Encoder
 
 Progress = Callable[[int], None]
+# Called inside each committed batch's transaction with what the batch stored (its audit).
+OnBatch = Callable[[Session, Upserted], None]
 
 
 @dataclass(slots=True)
@@ -185,10 +187,12 @@ class Ingestor:
         source: str = "api",
         dates: DateReading | None = None,
         index: bool = True,
+        on_batch: OnBatch | None = None,
     ) -> IngestReport:
         """Ingest already-structured documents (API JSON, our field names).
 
-        ``index=False`` only stores them (pending): the sync worker indexes them.
+        ``index=False`` only stores them (pending): the sync worker indexes them.  ``on_batch``
+        runs in each batch's transaction (the caller's audit entry for that batch).
         """
         dates = dates or DateReading()
         from indexer.mapping import FIELDS
@@ -214,7 +218,7 @@ class Ingestor:
                     rec.external_id = "h:" + rec.content_hash[:20]
                 yield i, rec
 
-        self._ingest(records(), kind, source, report, None, index)
+        self._ingest(records(), kind, source, report, None, index, on_batch)
         return report
 
     def _ingest(
@@ -225,6 +229,7 @@ class Ingestor:
         report: IngestReport,
         progress: Progress | None,
         index: bool = True,
+        on_batch: OnBatch | None = None,
     ) -> None:
         model = RECORD_TYPES[kind]
         for batch in _batched(records, self.batch_size):
@@ -235,7 +240,7 @@ class Ingestor:
                 else:
                     good[rec.external_id] = rec  # a later duplicate id in one batch wins
             if good:
-                pending = self._store(model, source, list(good.values()), report)
+                pending = self._store(model, source, list(good.values()), report, on_batch)
                 if index and report.index_unavailable is None:
                     try:
                         indexed, failures = self._index(model, pending)
@@ -257,11 +262,15 @@ class Ingestor:
         source: str,
         records: list[Record],
         report: IngestReport,
+        on_batch: OnBatch | None = None,
     ) -> list[int]:
         """Write new and changed rows (through the record's one writer); return the ids of
-        rows that need (re)indexing."""
+        rows that need (re)indexing.  ``on_batch`` writes what belongs with the batch (its
+        audit entry) in the batch's own unit of work."""
         with self.db.session() as s:
             done = upsert(s, records[0].kind, source, records)
+            if on_batch is not None:
+                on_batch(s, done)
         report.added += done.added
         report.updated += done.updated
         report.unchanged += done.unchanged

@@ -15,7 +15,7 @@ from core.text import clean_text, has_controls
 from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
-from indexer.ingest import Ingestor, IngestReport, Progress, SyncResult
+from indexer.ingest import Ingestor, IngestReport, OnBatch, Progress, SyncResult
 from indexer.mapping import DateReading
 from indexer.sync import IndexSync
 from indexer.types import Filters, Hit, Mode, SearchRequest
@@ -83,11 +83,19 @@ class Firstline:
         return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress, dates)
 
     def ingest_items(
-        self, kind: str, items: Sequence[dict[str, Any]], source: str = "api", index: bool = True
+        self,
+        kind: str,
+        items: Sequence[dict[str, Any]],
+        source: str = "api",
+        index: bool = True,
+        on_batch: OnBatch | None = None,
     ) -> IngestReport:
         """Store (and, unless ``index=False``, index) structured documents; with
-        ``index=False`` the sync worker is woken to index them off the caller's thread."""
-        report = self.ingestor.ingest_values(kind, items, source, self.date_reading(), index)
+        ``index=False`` the sync worker is woken to index them off the caller's thread.
+        ``on_batch`` runs inside each stored batch's transaction (its audit entry)."""
+        report = self.ingestor.ingest_values(
+            kind, items, source, self.date_reading(), index, on_batch
+        )
         if report.pending:
             self.index_changed()
         return report

@@ -57,7 +57,9 @@ class Keys:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, name: str, role: str) -> tuple[dict[str, Any], str]:
+    def create(
+        self, name: str, role: str, within: Session | None = None
+    ) -> tuple[dict[str, Any], str]:
         """A new key: its record and the key itself (which is not stored and cannot be
         shown again)."""
         name = (name or "").strip()
@@ -66,7 +68,7 @@ class Keys:
         if role not in ROLES:
             raise InvalidInputError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             row = ApiKey(name=name, role=role, prefix=key[:10], key_hash=hash_key(key))
             s.add(row)
             s.flush()
@@ -85,8 +87,8 @@ class Keys:
         with self.db.session() as s:
             return [_key_dict(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
-    def revoke(self, key_id: int) -> dict[str, Any]:
-        with self.db.session() as s:
+    def revoke(self, key_id: int, within: Session | None = None) -> dict[str, Any]:
+        with self.db.session(within) as s:
             row = s.get(ApiKey, key_id)
             if row is None:
                 raise NotFoundError(f"no key {key_id}")

@@ -72,6 +72,9 @@ def article_dict(a: Article, quality: dict[str, Any] | None = None) -> dict[str,
         "reviewed_at": iso(a.reviewed_at),
         "redirect_to": a.redirect_to,
         "from_ticket": a.from_ticket,
+        # Whether search is in step with this version yet (the sync worker catches up after
+        # each write): "pending" right after an edit or a publish, then "indexed".
+        "index": "indexed" if a.indexed_hash == a.content_hash else "pending",
     }
     if quality is not None:
         out["quality"] = quality

@@ -143,6 +143,16 @@ class DeskWorkflow:
         return after
 
     # -- corrections ---------------------------------------------------------------------
+    def correct_triage(
+        self, request_id: int, who: Principal, field: str, value: str
+    ) -> dict[str, Any]:
+        """An agent's correction of one triage field of a triaged request (feeds the next
+        `triage train`), audited in the same unit of work."""
+        with self.db.session() as s:
+            out = self.triager.correct(request_id, field, value, who.name, within=s)
+            self.audit.write(who, "triage.correct", f"triage:{request_id}", None, out, within=s)
+        return out
+
     def correct(self, ticket_id: int, who: Principal, field: str, value: str) -> dict[str, Any]:
         """Correct a triage field: stored for retraining and applied to the ticket (a new
         impact or urgency recomputes priority, quadrant and SLA targets)."""

@@ -168,6 +168,7 @@ def test_kb_edit_and_desk_resolve_do_not_wait_for_the_index(
             assert edit.status_code == 200, edit.text
             pub = c.post(f"/kb/articles/{aid}/status", json={"to": "published", "version": 2})
             assert pub.status_code == 200, pub.text
+            assert pub.json()["index"] == "pending"  # the answer says search is behind
             tid = c.post("/desk/tickets", json=REQUEST).json()["ticket"]["id"]
             r = c.post(f"/desk/tickets/{tid}/resolve", json={"resolution": "Reset it."})
             assert r.status_code == 200, r.text
@@ -176,6 +177,7 @@ def test_kb_edit_and_desk_resolve_do_not_wait_for_the_index(
             service.index_changed()
             assert service.sync.wait_idle(60)
             assert service.ingestor.pending_count() == 0
+            assert c.get(f"/kb/articles/{aid}").json()["index"] == "indexed"
     finally:
         release.set()
     assert set(callers) == {"firstline-index-sync"}  # never in a request's thread

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 
 from core.settings import DatabaseSettings, Settings
 from indexer.service import Firstline
-from kb.auth import Audit, Principal
+from kb.auth import Audit, Keys, Principal
 from kb.curation import Knowledge
 from kb.desk import Desk
 from kb.models import (
+    ApiKey,
     Article,
     ArticleVersion,
     AuditEntry,
@@ -27,6 +28,7 @@ from kb.models import (
     Ticket,
     TriageRequest,
 )
+from services.admin import AdminWorkflow
 from services.desk import DeskWorkflow
 from services.knowledge import KnowledgeWorkflow
 from tests.conftest import DEMO, make_settings
@@ -34,7 +36,17 @@ from triage.service import Triager
 
 AGENT = Principal("maria", "agent")
 EDITOR = Principal("ana", "editor")
-TABLES = (Article, ArticleVersion, AuditEntry, Correction, DeskTicket, Event, Ticket, TriageRequest)
+TABLES = (
+    ApiKey,
+    Article,
+    ArticleVersion,
+    AuditEntry,
+    Correction,
+    DeskTicket,
+    Event,
+    Ticket,
+    TriageRequest,
+)
 REQUEST = {
     "title": "Password expired, cannot sign in",
     "description": "My network password expired and I cannot sign in to my laptop.",
@@ -56,6 +68,7 @@ class Flows:
         triager = Triager(settings, service)
         self.desk = DeskWorkflow(service, triager, self.desk_store, audit)
         self.kb = KnowledgeWorkflow(service, self.knowledge, self.desk_store, audit)
+        self.admin = AdminWorkflow(service, Keys(service.db), audit)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -97,7 +110,8 @@ def snapshot(service: Firstline) -> dict[str, Any]:
             (a.id, a.version, a.status, a.title, a.body)
             for a in s.scalars(select(Article).order_by(Article.id))
         ]
-    return {"counts": counts, "tickets": tickets, "articles": articles}
+        keys = [(k.id, k.revoked_at is not None) for k in s.scalars(select(ApiKey))]
+    return {"counts": counts, "tickets": tickets, "articles": articles, "keys": keys}
 
 
 def published_article(flows: Flows) -> int:
@@ -235,3 +249,45 @@ def test_an_index_that_cannot_catch_up_does_not_fail_a_committed_action(
     a = ok.kb.create(EDITOR, "Mail full", "Archive old mail.")
     assert ok.kb.transition(a["id"], EDITOR, "published", 1)["status"] == "published"
     assert service.ingestor.pending_count() > 0  # stored, and still waiting for the index
+
+
+ADMIN = Principal("root", "admin")
+
+
+@pytest.mark.parametrize("action", ["key_create", "key_revoke", "import", "triage_correct"])
+def test_an_admin_import_or_correction_whose_audit_write_fails_leaves_nothing_stored(
+    service: Firstline, stack: tuple[Flows, Flows], action: str
+) -> None:
+    """Keys, API imports (each stored batch with its own audit entry) and triage corrections
+    are units of work too."""
+    ok, down = stack
+    key, _ = ok.admin.create_key(ADMIN, "console", "agent")
+    with service.db.session() as s:  # a request as intake recorded it, with its prediction
+        request = TriageRequest(title=REQUEST["title"], prediction={"urgency": "low"})
+        s.add(request)
+        s.flush()
+        triage_id = request.id
+    items = [{"external_id": f"API-{i}", "title": f"Printer jam {i}"} for i in range(3)]
+
+    def run(flows: Flows) -> Any:
+        a = flows.admin
+        return {
+            "key_create": lambda: a.create_key(ADMIN, "intake bot", "agent"),
+            "key_revoke": lambda: a.revoke_key(ADMIN, key["id"]),
+            "import": lambda: a.import_items(ADMIN, "ticket", items, "api"),
+            "triage_correct": lambda: flows.desk.correct_triage(
+                triage_id, AGENT, "urgency", "high"
+            ),
+        }[action]()
+
+    assert_all_or_nothing(service, lambda: run(down), lambda: run(ok))
+    last = ok.admin.audit.list()[0]["action"]
+    assert (
+        last
+        == {
+            "key_create": "admin.key_create",
+            "key_revoke": "admin.key_revoke",
+            "import": "import.tickets",
+            "triage_correct": "triage.correct",
+        }[action]
+    )
