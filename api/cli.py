@@ -49,6 +49,19 @@ EXIT_DRIFT = 3  # verify: the index and the record differ
 EXIT_PENDING = 4  # ingest / reindex --pending: all stored, some rows not searchable yet
 
 
+def _yield_cpu() -> None:
+    """Bulk work (an import, a rebuild) runs at a lower CPU priority, so a server on the same
+    machine keeps answering the desk first (setting ``FIRSTLINE_INGEST__NICE``)."""
+    import os
+
+    nice = get_settings().ingest.nice
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:  # not permitted here: run at the normal priority
+            pass
+
+
 def _service(settings: Settings | None = None):  # noqa: ANN202
     from indexer.service import Firstline
 
@@ -117,6 +130,7 @@ def ingest(
     skipped or have warnings (listed); 1 error (nothing usable in a file, unreadable file, bad
     option).
     """
+    _yield_cpu()
     service = _service()
     partial = False  # some rows skipped, warned about or not searchable yet: exit 4
     index_behind = False
@@ -292,6 +306,7 @@ def reindex(
     A failed rebuild changes nothing (its half-built index is removed).  Rows the index
     refuses are listed and stay pending; the rebuild of the others still goes live.
     """
+    _yield_cpu()
     service = _service()
     try:
         if pending:

@@ -132,6 +132,13 @@ class IngestSettings(BaseModel):
         description="How an all-numeric date such as 03/04/2021 is read: day first ('dmy') or "
         "month first ('mdy'). ISO dates and named months are never ambiguous.",
     )
+    nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU niceness of `firstline ingest` and `firstline reindex` (0: none): a bulk "
+        "import on the API's machine leaves the CPU to the desk's requests first.",
+    )
 
 
 class SyncSettings(BaseModel):

@@ -34,7 +34,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
     for name in list(os.environ):
         if name.startswith("FIRSTLINE_"):
             monkeypatch.delenv(name)
-    values = {"FIRSTLINE_DATA_DIR": str(tmp_path / "data"), "FIRSTLINE_MODEL__KIND": "hashing"}
+    values = {
+        "FIRSTLINE_DATA_DIR": str(tmp_path / "data"),
+        "FIRSTLINE_MODEL__KIND": "hashing",
+        "FIRSTLINE_INGEST__NICE": "0",  # in process: the test run keeps its own priority
+    }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()

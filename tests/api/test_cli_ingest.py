@@ -139,3 +139,27 @@ def test_ingest_help_documents_the_exit_codes(runner: CliRunner) -> None:
     result = runner.invoke(app, ["ingest", "--help"])
     assert "--date-format" in result.stdout and "--timezone" in result.stdout
     assert "4 done, but some rows were" in " ".join(result.stdout.split())
+
+
+def test_an_import_and_a_rebuild_yield_the_cpu_to_the_desk(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bulk work lowers its own CPU priority (FIRSTLINE_INGEST__NICE), so an API on the same
+    machine answers the desk first; 0 leaves it alone."""
+    import os
+
+    from core.settings import get_settings
+
+    calls: list[int] = []
+    monkeypatch.setattr(os, "nice", lambda n: calls.append(n) or n)
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    monkeypatch.setenv("FIRSTLINE_INGEST__NICE", "7")
+    get_settings.cache_clear()
+    runner.invoke(app, ["ingest", str(path)])
+    assert runner.invoke(app, ["reindex"]).exit_code == 0
+    assert calls == [7, 7]
+    monkeypatch.setenv("FIRSTLINE_INGEST__NICE", "0")
+    get_settings.cache_clear()
+    runner.invoke(app, ["ingest", str(path)])
+    assert calls == [7, 7]
