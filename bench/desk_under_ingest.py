@@ -10,7 +10,7 @@ Issue #11's goal: each of the 20 concurrent desk writes answers in under 2 s dur
 (before the index sync left the request path, a resolve took about 60 s).  Also times
 ``POST /triage`` with a 100 KB description crafted against backtracking patterns (goal: under a
 second).  The demo data and a trained triage model make the desk real; the 20,000 rows are
-generated here.  Prints a Markdown table and writes bench/desk_under_ingest.json.
+generated here.  Prints a Markdown table and writes bench/desk_under_ingest_w<workers>.json.
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--database-url", default=None, help="default: SQLite in the temp dir")
     ap.add_argument("--rows", type=int, default=ROWS)
     ap.add_argument("--model-kind", default="sentence-transformers")
+    ap.add_argument("--workers", type=int, default=1, help="API worker processes")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="firstline-desk-bench-") as tmp:
@@ -173,7 +174,7 @@ def main() -> None:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         api = subprocess.Popen(
-            [FIRSTLINE, "serve", "--port", str(port)],
+            [FIRSTLINE, "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -214,6 +215,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "database": "postgresql" if args.database_url else "sqlite",
         "encoder": args.model_kind,
+        "api_workers": args.workers,
         "writers": WRITERS,
         "ingest_rows": args.rows,
         "ingest_still_running_after_the_writes": during,
@@ -223,7 +225,8 @@ def main() -> None:
         "quiet": summary(quiet),
         "during_ingest": summary(busy),
     }
-    (ROOT / "bench" / "desk_under_ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    out = ROOT / "bench" / f"desk_under_ingest_w{args.workers}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print("\n| desk write (20 at once) | quiet p50 / max | during the ingest p50 / max |")
     print("|---|---|---|")
