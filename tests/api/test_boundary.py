@@ -3,7 +3,6 @@ clear 4xx JSON error or a correct answer, never a 500, and the same on SQLite an
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,29 +36,11 @@ ID_ROUTES = [
 ]
 
 
-@pytest.fixture
-def fresh_postgres(postgres_url: str) -> Iterator[str]:
-    """An empty PostgreSQL database for one test (the index is per test, so the record is)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(postgres_url)
-    name = f"{url.database}_{uuid.uuid4().hex[:8]}"
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def app_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     settings = make_settings(tmp_path)
     if request.param == "postgresql":
-        settings.database = DatabaseSettings(url=request.getfixturevalue("fresh_postgres"))
+        settings.database = DatabaseSettings(url=request.getfixturevalue("fresh_postgres_url"))
     return settings
 
 

@@ -33,6 +33,7 @@ from tests.conftest import free_port, stop_process
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 ADMIN = "kill9-admin-key-" + "x" * 16
 ROWS = 1000
+BATCH = 50  # rows per committed batch of the import
 SEEDS = [int(s) for s in os.environ.get("FIRSTLINE_FAULT_SEEDS", "1").split(",")]
 
 
@@ -42,24 +43,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'firstline.db'}"
         return
-    yield from _fresh_pg(request)
-
-
-def _fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database of its own for this test (a killed writer must not disturb another test)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(request.getfixturevalue("postgres_url"))
-    name = f"kill9_{uuid.uuid4().hex[:10]}"
-    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # A database of its own (a killed writer must not disturb another test).
+    yield request.getfixturevalue("fresh_postgres_url")
 
 
 @pytest.fixture(params=["embedded", "elasticsearch"])
@@ -69,7 +54,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> dict[s
         "FIRSTLINE_DATA_DIR": str(tmp_path / "var"),
         "FIRSTLINE_DATABASE__URL": database,
         "FIRSTLINE_MODEL__KIND": "hashing",
-        "FIRSTLINE_INGEST__BATCH_SIZE": "50",
+        "FIRSTLINE_INGEST__BATCH_SIZE": str(BATCH),
         "FIRSTLINE_API__ADMIN_KEY": ADMIN,
         "FIRSTLINE_SEARCH__BACKEND": request.param,
     }
@@ -179,12 +164,13 @@ def test_ingest_killed_at_random_then_rerun_is_exact(
     rng = random.Random(seed)
     data = _write_tickets(tmp_path / "tickets.jsonl", ROWS)
     database = env["FIRSTLINE_DATABASE__URL"]
-    for _ in range(2):  # killed twice, each time at a random point of the import
-        target = rng.randrange(_stored(database) + 1, ROWS)
+    for half in (0, 1):  # killed twice: at a random point of each half of the import
+        low = max(_stored(database) + 1, half * ROWS // 2)
+        target = rng.randrange(low, max(low + 1, (half + 1) * ROWS // 2 - 2 * BATCH))
         proc = _start(env, "ingest", str(data))
         while _stored(database) < target and proc.poll() is None:
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.2))  # anywhere inside a batch: store, embed, index, mark
+        time.sleep(rng.uniform(0.0, 0.1))  # anywhere inside a batch: store, embed, index, mark
         _kill9(proc)
     assert _stored(database) < ROWS, "the import finished before it could be killed"
     done = _run(env, "ingest", str(data))
