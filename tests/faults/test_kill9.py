@@ -32,8 +32,8 @@ from tests.conftest import free_port, stop_process
 
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 ADMIN = "kill9-admin-key-" + "x" * 16
-ROWS = 1000
-BATCH = 50  # rows per committed batch of the import
+ROWS = 600
+BATCH = 30  # rows per committed batch of the import
 SEEDS = [int(s) for s in os.environ.get("FIRSTLINE_FAULT_SEEDS", "1").split(",")]
 
 
