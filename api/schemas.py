@@ -441,9 +441,19 @@ class RecordOut(_Out):
     indexed: bool | None = None
 
 
+class Provisional(_Out):
+    """While impact or urgency waits for a human: the priorities the top candidates span."""
+
+    priorities: list[str]
+    label: str = Field(description='e.g. "P2–P3, confirm urgency"')
+    confirm: list[str] = Field(description="the fields a human should confirm")
+    sla_priority: str = Field(description="the highest candidate: the SLA clock runs on it")
+
+
 class TriageResult(_Out):
     fields: dict[str, Any] = Field(default_factory=dict)
     priority: str | None = None
+    provisional: Provisional | None = None
     suggested_articles: list[dict[str, Any]] = Field(default_factory=list)
     similar_tickets: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -476,6 +486,7 @@ class DeskTicketOut(_Out):
     description: str | None = None
     state: str
     priority: str | None = None
+    provisional: Provisional | None = None
     category: str | None = None
     assignment_group: str | None = None
     sla: dict[str, Any] | None = None

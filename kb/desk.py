@@ -94,6 +94,9 @@ def ticket_dict(t: DeskTicket, full: bool = False) -> dict[str, Any]:
         "article_id": t.article_id,
         "escalated_to": t.escalated_to,
         "sla": sla_status(t),
+        # impact or urgency still waits for a human: the range, and the priority the SLA
+        # clock runs on meanwhile
+        "provisional": None if t.priority else (t.triage or {}).get("provisional"),
     }
     if full:
         out["triage"] = t.triage

@@ -20,6 +20,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
+from core.text import STOP_WORDS
 from triage.features import TextFeatures
 
 # Additive log-probability of a class the nearest tickets do not vote for at all.
@@ -299,26 +300,63 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
     def explain(
         self, text: str, label: str, top: int = 8, X: sparse.spmatrix | None = None
     ) -> list[dict[str, float | str]]:
-        """The n-grams of this text that pushed it towards ``label`` (weight × tf-idf value);
-        ``X``: the text's features if already computed."""
+        """The words of this text that pushed it towards ``label``, as a person reads them:
+        each word's weight sums its word n-grams' and character n-grams' contributions
+        (weight × tf-idf value; an n-gram's share is split between the words it covers), and
+        function words ("on", "the", "about") are never evidence.  ``X``: the text's features
+        if already computed."""
         if self.linear_ is None or label not in self.classes_:
             return []
         row = sparse.csr_matrix(X if X is not None else self.transform([text]))
         c = int(np.searchsorted(self.classes_, label))
         contrib = row.data[row.indptr[0] : row.indptr[1]] * self.coef_[c, row.indices]
-        items = sorted(zip(row.indices, contrib, strict=True), key=lambda t: -t[1])
-        out: list[dict[str, float | str]] = []
-        seen: set[str] = set()
-        for i, v in items:
-            if v <= 0 or len(out) >= top:
+        words = _content_words(text)
+        if not words:
+            return []
+        grams = _char_index(words)
+        score: dict[str, float] = {}
+        for i, v in zip(row.indices, contrib, strict=True):
+            name = str(self.feature_names_[i])
+            kind, _, gram = name.partition("__")
+            if kind == "word":
+                owners = [w for w in gram.split() if w in words]
+            else:
+                owners = grams.get(gram, [])
+            for w in owners:
+                score[w] = score.get(w, 0.0) + float(v) / len(owners)
+        ranked = sorted((w for w in score if score[w] > 0), key=lambda w: -score[w])[:top]
+        return [{"term": words[w], "weight": round(score[w], 4)} for w in ranked]
+
+
+def _content_words(text: str) -> dict[str, str]:
+    """The text's words that carry meaning, lower-cased, each mapped to itself as written
+    (at most the first 2,000 distinct: evidence is about the gist, not a 100 KB dump)."""
+    out: dict[str, str] = {}
+    for raw in text.split():
+        w = raw.strip(_PUNCT)
+        key = w.lower()
+        if len(key) > 2 and not key.isdigit() and key not in STOP_WORDS and key not in out:
+            out[key] = w
+            if len(out) >= 2000:
                 break
-            name = str(self.feature_names_[i]).split("__", 1)[-1]
-            key = name.strip()
-            if not key or key in seen:
-                continue
-            seen.add(key)
-            out.append({"term": key, "weight": round(float(v), 4)})
-        return out
+    return out
+
+
+def _char_index(words: dict[str, str]) -> dict[str, list[str]]:
+    """Character 2-5-grams of each word padded with spaces (as the ``char_wb`` analyser sees
+    it) → the words they occur in."""
+    index: dict[str, list[str]] = {}
+    for w in words:
+        padded = f" {w} "
+        for n in range(2, 6):
+            for k in range(len(padded) - n + 1):
+                owners = index.setdefault(padded[k : k + n], [])
+                if not owners or owners[-1] != w:
+                    owners.append(w)
+    return index
+
+
+_PUNCT = "\"'`.,;:!?()[]{}<>«»“”‘’*#|/\\-_=+~^%&@$"
 
 
 def _fit_log_linear(

@@ -81,16 +81,29 @@ class PriorityMatrix:
         return self.cells[impact][urgency]
 
     def quadrant(self, impact: str, urgency: str) -> str:
-        """2×2 view for the console: the upper half of each scale counts as high."""
+        """2×2 view for the console: the upper half of each scale counts as high (of three
+        levels, only the top one); the label names the levels as they are."""
         self.priority(impact, urgency)  # an unknown level is the caller's error, said clearly
         hi_i = self.impact_levels.index(impact) >= len(self.impact_levels) / 2
         hi_u = self.urgency_levels.index(urgency) >= len(self.urgency_levels) / 2
-        return {
-            (True, True): "Q1 do now (high impact, high urgency)",
-            (False, True): "Q2 quick fix (low impact, high urgency)",
-            (True, False): "Q3 plan (high impact, low urgency)",
-            (False, False): "Q4 queue (low impact, low urgency)",
+        name = {
+            (True, True): "Q1 do now",
+            (False, True): "Q2 quick fix",
+            (True, False): "Q3 plan",
+            (False, False): "Q4 queue",
         }[(hi_i, hi_u)]
+        # the levels themselves, so that the card never says "low impact" beside impact medium
+        return f"{name} (impact {impact}, urgency {urgency})"
+
+    def ordered(self, priorities: Iterable[str]) -> list[str]:
+        """Priorities from the most to the least pressing: by the highest impact + urgency
+        that gives each on the matrix (then by name)."""
+        weight: dict[str, int] = {}
+        for i_idx, i in enumerate(self.impact_levels):
+            for u_idx, u in enumerate(self.urgency_levels):
+                p = self.cells[i][u]
+                weight[p] = max(weight.get(p, -1), i_idx + u_idx)
+        return sorted(set(priorities), key=lambda p: (-weight.get(p, -1), p))
 
     def sla_for(self, priority: str) -> Sla | None:
         target = self.sla.get(priority)

@@ -1,50 +1,33 @@
-"""Explicit signals that override the model where they are certain, and say so.
+"""Decisions from the signals an agent reads (:mod:`triage.signals`), each with its reason.
 
-Each rule looks at the request (text and structured fields) and may fix one target's value
-with a reason; the triage output names every rule that decided.
+A rule either states what the request *says* (explicit: "'about 15 people' → a team or
+department", "'in 20 minutes' → needed within hours", "asks to change a process: a change")
+or gives the *default* an agent applies when the request says nothing (one requester → low
+impact; a question with no deadline → low urgency).  The triage service lets explicit rules
+override the model and uses defaults where the model is unsure; the output names every rule
+that decided (``decided_by: rule:<name>``) with its reason and the signals behind it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-_PLACE = r"(?:floor|building|office|site|company|department|team|warehouse|branch|plant|store)"
-_WIDE = re.compile(
-    # "whole floor", "the whole 3rd floor", "entire Tilburg office", "nobody on the 2nd floor"
-    rf"\b((?:whole|entire) (?:[\w-]+ ){{0,2}}{_PLACE}|all (?:users|staff|employees|"
-    r"colleagues|of us)|everyone|every(?:body| user)|nobody (?:can|is able)|"
-    rf"(?:nobody|no one|none of us) (?:on|in|at) the (?:[\w-]+ ){{0,2}}{_PLACE}|company[- ]wide|"
-    r"site[- ]wide|outage|(?:is|are|went) down for (?:all|everyone))\b",
-    re.I,
+from triage.signals import (
+    MAX_CHARS,
+    Reading,
+    Signal,
+    decide_impact,
+    decide_urgency,
+    describe,
+    read_request,
 )
-_BLOCKED = re.compile(
-    r"\b(cannot work|can't work|can not work|unable to work|(?:is|are) down|outage|"
-    r"not able to (?:work|log ?in|login)|blocked|stopped|production (?:is )?(?:down|stopped)|"
-    r"losing (?:money|sales|revenue|orders)|customers? cannot (?:pay|order|check ?out)|"
-    r"urgent(?:ly)?|asap|immediately)\b",
-    re.I,
-)
-_CHANGE = re.compile(
-    r"\b(change request|request for change|rfc|deploy(?:ment)?|roll ?out|go-live|migrat(?:e|ion)|"
-    r"upgrade|new (?:process|workflow|procedure)|process change|maintenance window|cab|"
-    # "change (to) the warehouse picking process", "change our approval workflow"
-    r"change (?:to |of |in )?(?:the |our |a )?(?:[\w-]+ ){0,3}"
-    r"(?:process|workflow|procedure|configuration|set-?up))\b",
-    re.I,
-)
-_BROKEN = re.compile(
-    r"\b(broke|broken|fail(?:s|ed|ing)?|error|not working|doesn't work|cannot|can't|since)\b",
-    re.I,
-)
-_IMPROVE = re.compile(
-    r"\b(suggest(?:ion)?|would be (?:nice|great|helpful)|could we|it would help|improvement|"
-    r"idea:|feature request|wish)\b",
-    re.I,
-)
+
 _QUESTION = re.compile(
-    r"^\s*(how (?:do|can|to)|where (?:do|can|is)|what is|is it possible)\b", re.I
+    r"^\s*(?:how (?:do|can|to|should|does)|where (?:do|can|is|are|should)|what (?:is|are|does)|"
+    r"is (?:it|there) (?:possible|a way)|can i|could i|am i allowed|are we allowed|"
+    r"do we have|does anyone know|who (?:do|can|should))\b"
 )
 
 
@@ -54,95 +37,75 @@ class RuleHit:
     value: str
     rule: str
     reason: str
+    explicit: bool = True
+    signals: list[dict[str, Any]] = field(default_factory=list)
 
 
-def apply_rules(request: dict[str, Any]) -> list[RuleHit]:
-    """Rules that fire for this request (title, description and optional fields)."""
-    text = f"{request.get('title') or ''}\n{request.get('description') or ''}"
-    hits: list[RuleHit] = []
-    users = request.get("users_affected")
-    wide = _WIDE.search(text)
-    if isinstance(users, int) and users >= 50:
-        hits.append(
-            RuleHit(
-                "impact",
-                "high",
-                "many_users",
-                f"{users} users affected (≥ 50): organisation-wide impact",
-            )
-        )
-    elif isinstance(users, int) and users >= 10 and wide:
-        hits.append(
-            RuleHit(
-                "impact",
-                "high",
-                "many_users_wide",
-                f"{users} users affected and the text says {wide.group(0)!r}",
-            )
-        )
-    elif isinstance(users, int) and users >= 10:
-        hits.append(
-            RuleHit(
-                "impact",
-                "medium",
-                "several_users",
-                f"{users} users affected (10-49): a team or department",
-            )
-        )
-    elif isinstance(users, int) and users == 1 and not wide:
-        hits.append(RuleHit("impact", "low", "one_user", "one user affected"))
-    blocked = _BLOCKED.search(text)
-    if request.get("vip"):
-        hits.append(
-            RuleHit("urgency", "high", "vip", "the caller is flagged VIP: urgency raised to high")
-        )
-    elif wide and blocked:
-        hits.append(
-            RuleHit(
-                "urgency",
-                "high",
-                "outage",
-                f"{wide.group(0)!r} and {blocked.group(0)!r}: work is blocked now",
-            )
-        )
-    change = _CHANGE.search(text)
-    title = (request.get("title") or "").lower()
-    if (
-        change
-        and title.startswith(
-            (
-                "change ",
-                "change:",
-                "rfc",
-                "request for change",
-                "deploy",
-                "migrat",
-                "upgrade ",
-                "roll out",
-                "rollout",
-            )
-        )
-        and not _BROKEN.search(title)
+def _hit(target: str, s: Signal, reading: Reading) -> RuleHit:
+    name = s.kind if s.explicit else "default"
+    if s.target == "type":
+        name = {"change": "change_request"}.get(s.kind, s.kind)
+    if s.kind == "scope" and s.text.endswith("users affected"):
+        name = "users_field"
+    return RuleHit(target, s.level, name, s.reason(), s.explicit, describe(reading.of(target)))
+
+
+def type_rule(request: dict[str, Any], reading: Reading | None = None) -> RuleHit | None:
+    """A change asked for in the request, or a title that asks how/where/what."""
+    reading = reading or read_request(request)
+    cues = {s.kind: s for s in reversed(reading.of("type"))}
+    for kind in ("change", "improvement"):
+        if kind in cues:
+            return _hit("type", cues[kind], reading)
+    title = (request.get("title") or "")[:MAX_CHARS].lower()
+    m = _QUESTION.search(title)
+    if m:
+        return RuleHit("type", "question", "question", f"{m.group(0).strip()!r} → a question")
+    # softer cues: they decide where the model is unsure
+    for kind in ("question", "service"):
+        if kind in cues:
+            h = _hit("type", cues[kind], reading)
+            return RuleHit(h.target, h.value, h.rule, h.reason, False, h.signals)
+    return None
+
+
+def level_rules(reading: Reading, kind: str | None) -> list[RuleHit]:
+    """Impact and urgency from the request's signals, for a request of type ``kind``."""
+    hits = []
+    for target, s in (
+        ("impact", decide_impact(reading, kind)),
+        ("urgency", decide_urgency(reading, kind)),
     ):
-        hits.append(
-            RuleHit(
-                "type",
-                "change",
-                "change_title",
-                f"the title announces a change ({change.group(0)!r})",
-            )
-        )
-    elif _QUESTION.search(request.get("title") or ""):
-        hits.append(RuleHit("type", "question", "question_title", "the title asks how/where/what"))
+        if s.level:
+            hits.append(_hit(target, s, reading))
     return hits
 
 
+def apply_rules(request: dict[str, Any], kind: str | None = None) -> list[RuleHit]:
+    """Every rule that fires for this request (title, description and optional fields), with
+    ``kind`` the request's type when known (a change rule found here takes precedence)."""
+    reading = read_request(request)
+    hits: list[RuleHit] = []
+    t = type_rule(request, reading)
+    if t is not None:
+        hits.append(t)
+        kind = t.value
+    return hits + level_rules(reading, kind)
+
+
 def rule_signals(request: dict[str, Any]) -> dict[str, bool]:
-    """Keyword signals as features for the models (not decisions)."""
-    text = f"{request.get('title') or ''}\n{request.get('description') or ''}"
+    """Which kinds of signal the request carries (for reports and features)."""
+    kinds = {s.kind for s in read_request(request).signals}
     return {
-        "wide": bool(_WIDE.search(text)),
-        "blocked": bool(_BLOCKED.search(text)),
-        "change": bool(_CHANGE.search(text)),
-        "improve": bool(_IMPROVE.search(text)),
+        k: k in kinds
+        for k in (
+            "scope",
+            "deadline",
+            "urgent",
+            "relaxed",
+            "business",
+            "blocked",
+            "workaround",
+            "change",
+        )
     }

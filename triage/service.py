@@ -33,7 +33,8 @@ from kb.models import Correction, Ticket, TriageRequest
 from models.artifacts import ArtifactStore
 from models.encoder import encode_cached
 from triage.matrix import PriorityMatrix
-from triage.rules import apply_rules
+from triage.rules import RuleHit, level_rules, type_rule
+from triage.signals import read_request
 from triage.training import (
     TARGETS,
     Example,
@@ -45,6 +46,8 @@ from triage.training import (
 )
 
 ARTIFACT = "triage"
+# An unsure model that leans this much against an agent's default makes the field abstain.
+LEAN = 0.5
 
 # progress(stage, done, total): "encoding" texts, then one step per target fitted
 TrainProgress = Callable[[str, int, int], None]
@@ -311,21 +314,100 @@ class Triager:
                     }
                     for j, s in zip(idx[0][:5], sims[0][:5], strict=True)
                 ]
-        for hit in apply_rules(req):
-            f = fields[hit.target]
-            f.update(
-                value=hit.value,
-                abstained=False,
-                decided_by=f"rule:{hit.rule}",
-                rule=hit.reason,
-                confidence=f["confidence"],
-            )
+        self._apply_signals(fields, req)
         suggested, availability = self.suggestions(text, max(k, 3), emb[0])
         result: dict[str, Any] = {"fields": fields, "suggestions": availability}
         result.update(self._priority(fields["impact"]["value"], fields["urgency"]["value"]))
+        if result["priority"] is None:
+            result.update(self._provisional(fields))
         self._tier(fields, result.get("priority"), suggested)
         result.update({name: hits[:k] for name, hits in suggested.items()})
         return result
+
+    def _apply_signals(self, fields: dict[str, dict[str, Any]], req: dict[str, Any]) -> None:
+        """What the request says overrides the model; where it says nothing, an agent's
+        default decides unless the model, still unsure, leans elsewhere (then the field
+        abstains and the priority is given as a provisional range)."""
+        reading = read_request(req)
+        t = type_rule(req, reading)
+        if t is not None and (
+            t.explicit or fields["type"]["abstained"] or fields["type"]["decided_by"] == "none"
+        ):
+            self._decide(fields["type"], t)
+        ftype = fields["type"]
+        kind = ftype["value"] or (ftype["top"][0][0] if ftype.get("top") else None)
+        for hit in level_rules(reading, kind):
+            f = fields[hit.target]
+            f.setdefault("evidence", {})["signals"] = hit.signals
+            if hit.explicit or f["decided_by"] == "none":
+                self._decide(f, hit)
+                continue
+            if not f["abstained"]:
+                f["default"] = {"value": hit.value, "reason": hit.reason}
+                continue
+            top = f.get("top") or []
+            leaning = top[0] if top else None
+            if leaning is None or leaning[0] == hit.value or leaning[1] < LEAN:
+                self._decide(f, hit)
+            else:
+                f["default"] = {"value": hit.value, "reason": hit.reason}
+
+    @staticmethod
+    def _decide(f: dict[str, Any], hit: RuleHit) -> None:
+        f.update(
+            value=hit.value,
+            abstained=False,
+            decided_by=f"rule:{hit.rule}",
+            rule=hit.reason,
+            confidence=f.get("confidence"),
+        )
+
+    def _candidates(self, f: dict[str, Any], levels: Sequence[str]) -> list[str]:
+        """The levels an abstaining field still considers: its default and the model's top
+        candidates up to 80 % of the probability."""
+        if not f["abstained"] and f["value"] in levels:
+            return [f["value"]]
+        out: list[str] = []
+        default = (f.get("default") or {}).get("value")
+        if default in levels:
+            out.append(default)
+        mass = 0.0
+        for value, p in f.get("top") or []:
+            if value in levels and value not in out:
+                out.append(value)
+            mass += p
+            if mass >= 0.8 or len(out) >= 2:
+                break
+        return out
+
+    def _provisional(self, fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """While impact or urgency waits for a human: the priorities the candidates span, with
+        the SLA clock started on the highest of them."""
+        m = self.matrix
+        impacts = self._candidates(fields["impact"], m.impact_levels)
+        urgencies = self._candidates(fields["urgency"], m.urgency_levels)
+        if not impacts or not urgencies:
+            return {"provisional": None}
+        span = m.ordered({m.priority(i, u) for i in impacts for u in urgencies})
+        confirm = [t for t in ("impact", "urgency") if fields[t]["abstained"]]
+        label = span[0] if len(span) == 1 else f"{span[0]}–{span[-1]}"
+        label += ", confirm " + " and ".join(confirm)
+        out = self._priority_for(span[0])
+        sla = out["sla"]
+        if sla is not None:
+            sla["provisional"] = True
+        return {
+            "priority": None,
+            "provisional": {
+                "priorities": span,
+                "label": label,
+                "confirm": confirm,
+                "sla_priority": span[0],
+            },
+            "sla": sla,
+            "priority_reason": f"provisional {label}: the SLA clock runs on {span[0]}, the "
+            "highest candidate, until a human confirms",
+        }
 
     def suggestions(
         self, text: str, k: int, vector: np.ndarray
@@ -402,13 +484,18 @@ class Triager:
                 "priority_reason": "needs impact and urgency on the matrix's levels",
             }
         assert impact is not None and urgency is not None
-        p = m.priority(impact, urgency)
+        out = self._priority_for(m.priority(impact, urgency))
+        out["quadrant"] = m.quadrant(impact, urgency)
+        out["provisional"] = None
+        return out
+
+    def _priority_for(self, p: str) -> dict[str, Any]:
+        m = self.matrix
         sla = m.sla_for(p)
         now = datetime.now(UTC)
         return {
             "priority": p,
             "priority_name": m.names.get(p, p),
-            "quadrant": m.quadrant(impact, urgency),
             "sla": None
             if sla is None
             else {

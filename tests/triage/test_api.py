@@ -50,7 +50,7 @@ def test_triage_one_request(client: TestClient) -> None:
     (result,) = response.json()["results"]
     assert set(result["fields"]) == set(TARGETS)
     assert result["priority"] == "P1"
-    assert result["fields"]["impact"]["decided_by"] == "rule:many_users_wide"
+    assert result["fields"]["impact"]["decided_by"] == "rule:users_field"
     assert result["fields"]["tier"]["value"] == "second_line"
     assert len(result["suggested_articles"]) == 3  # the default
     assert len(result["similar_tickets"]) == 3
@@ -64,7 +64,7 @@ def test_triage_a_batch_in_order(client: TestClient) -> None:
     )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert [r["fields"]["urgency"]["decided_by"] for r in results] == ["rule:vip", "rule:outage"]
+    assert [r["fields"]["urgency"]["decided_by"] for r in results] == ["rule:vip", "rule:blocked"]
     assert [len(r["suggested_articles"]) for r in results] == [1, 1]
     assert all("request_id" not in r for r in results)
 

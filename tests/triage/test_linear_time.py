@@ -27,7 +27,12 @@ CORPUS = [
     "how do I reset my password",
     "thanks for the quick fix",
 ]
-RULE_WORDS = "whole entire floor nobody on the change the process is down how do ".split()
+RULE_WORDS = (
+    "whole entire floor nobody on the change the process is down how do about 15 people "
+    "in 20 minutes before the 3 pm cut-off customers cannot pay works on another pc for now "
+    "please change our wants the rules changed roll out over the weekend can't at all "
+    "all of the every our ( we're 14 ) not urgent"
+).split()
 
 
 @cache
@@ -41,6 +46,9 @@ def features() -> TextFeatures:
 @example(("whole " * 3 + "x ") * (MAX_CHARS // 20))
 @example("change " * (MAX_CHARS // 7))
 @example("nobody on the " + "a-" * (MAX_CHARS // 2))
+@example("please " + "a " * (MAX_CHARS // 2))
+@example("can't " + "x" * (MAX_CHARS - 8) + " at all")
+@example(" ".join(RULE_WORDS) * (MAX_CHARS // 400))
 @given(adversarial_text)
 def test_rules_and_features_stay_linear_on_adversarial_text(text: str) -> None:
     request = {"title": text[:500], "description": text, "users_affected": 12}
@@ -49,7 +57,7 @@ def test_rules_and_features_stay_linear_on_adversarial_text(text: str) -> None:
         signals = rule_signals(request)
         X = features().transform([request_text(request["title"], text)])
     assert {h.target for h in hits} <= {"impact", "urgency", "type"}
-    assert set(signals) == {"wide", "blocked", "change", "improve"}
+    assert set(signals) >= {"scope", "deadline", "business", "workaround", "change"}
     assert X.shape == (1, features().n_features)
 
 

@@ -111,13 +111,13 @@ def test_quadrant_of_unknown_level_is_invalid_input() -> None:
 @pytest.mark.parametrize(
     ("impact", "urgency", "quadrant"),
     [
-        ("high", "high", "Q1 do now (high impact, high urgency)"),
-        ("low", "high", "Q2 quick fix (low impact, high urgency)"),
-        ("medium", "high", "Q2 quick fix (low impact, high urgency)"),
-        ("high", "low", "Q3 plan (high impact, low urgency)"),
-        ("high", "medium", "Q3 plan (high impact, low urgency)"),
-        ("low", "low", "Q4 queue (low impact, low urgency)"),
-        ("medium", "medium", "Q4 queue (low impact, low urgency)"),
+        ("high", "high", "Q1 do now (impact high, urgency high)"),
+        ("low", "high", "Q2 quick fix (impact low, urgency high)"),
+        ("medium", "high", "Q2 quick fix (impact medium, urgency high)"),
+        ("high", "low", "Q3 plan (impact high, urgency low)"),
+        ("high", "medium", "Q3 plan (impact high, urgency medium)"),
+        ("low", "low", "Q4 queue (impact low, urgency low)"),
+        ("medium", "medium", "Q4 queue (impact medium, urgency medium)"),
     ],
 )
 def test_quadrants(impact: str, urgency: str, quadrant: str) -> None:
