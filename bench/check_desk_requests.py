@@ -23,9 +23,15 @@ ALLOWED = {
     "tier": {"first_line", "second_line"},
 }
 MATRIX = {
-    ("high", "high"): "P1", ("high", "medium"): "P2", ("high", "low"): "P3",
-    ("medium", "high"): "P2", ("medium", "medium"): "P3", ("medium", "low"): "P4",
-    ("low", "high"): "P3", ("low", "medium"): "P4", ("low", "low"): "P5",
+    ("high", "high"): "P1",
+    ("high", "medium"): "P2",
+    ("high", "low"): "P3",
+    ("medium", "high"): "P2",
+    ("medium", "medium"): "P3",
+    ("medium", "low"): "P4",
+    ("low", "high"): "P3",
+    ("low", "medium"): "P4",
+    ("low", "low"): "P5",
 }
 
 
@@ -71,7 +77,9 @@ def check(paths: list[str]) -> tuple[list[str], dict[str, list[dict]]]:
             imp, urg, pri = row.get("impact"), row.get("urgency"), row.get("priority")
             want = MATRIX.get((imp, urg))
             if want and pri in ALLOWED["priority"] and pri != want:
-                problems.append(f"{where}: priority {pri} but impact {imp} x urgency {urg} is {want}")
+                problems.append(
+                    f"{where}: priority {pri} but impact {imp} x urgency {urg} is {want}"
+                )
             rid = row.get("id")
             if isinstance(rid, str) and rid.strip():
                 if rid in seen:
@@ -86,7 +94,10 @@ def summary(path: str, rows: list[dict]) -> str:
     out = [f"{path}: {len(rows)} requests"]
     for f in ("type", "impact", "urgency", "priority", "tier"):
         c = Counter(r.get(f) for r in rows)
-        out.append(f"  {f}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items(), key=lambda kv: str(kv[0]))))
+        out.append(
+            f"  {f}: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(c.items(), key=lambda kv: str(kv[0])))
+        )
     return "\n".join(out)
 
 

@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result['n']} requests ({'cold start' if args.cold else 'trained on demo/'})")
         for target in FIELDS:
             f = result[target]
+            right = f["right_when_given"]
             print(
                 f"  {target:<9} given {f['coverage']:.0%}, right when given "
-                f"{f['right_when_given'] if f['right_when_given'] is None else format(f['right_when_given'], '.0%')}"
-                f"  {f['decided_by']}"
+                f"{'-' if right is None else format(right, '.0%')}  {f['decided_by']}"
             )
         p = result["priority"]
         print(

@@ -44,8 +44,14 @@ from triage.training import (
     gate,
     train_bundle,
 )
+from triage.zeroshot import ZeroShotTypes
 
 ARTIFACT = "triage"
+COLD = (
+    "cold start: no trained model yet, so type comes from zero-shot similarity to ITIL's "
+    "definitions and impact, urgency and priority from the request's signals; run "
+    "`firstline triage train` once the desk has labelled tickets"
+)
 # An unsure model that leans this much against an agent's default makes the field abstain.
 LEAN = 0.5
 
@@ -64,6 +70,7 @@ class Triager:
         self.store = ArtifactStore(settings.models_dir)
         self._bundle: tuple[str, TriageBundle] | None = None
         self._matrix: PriorityMatrix | None = None
+        self._zero_shot: ZeroShotTypes | None = None
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -245,7 +252,12 @@ class Triager:
     ) -> list[dict[str, Any]]:
         """``embeddings``: the requests' vectors when the caller already has them; ``within``:
         the caller's unit of work, in which the prediction is recorded."""
-        bundle, version = self.bundle()
+        try:
+            bundle, version = self.bundle()
+            cold = None
+        except ModelNotTrainedError:
+            # a fresh install: rules and zero-shot signals, marked as such
+            bundle, version, cold = TriageBundle(fallback=dict.fromkeys(TARGETS, COLD)), "", COLD
         texts = []
         for r in requests:
             text = request_text(r.get("title"), r.get("description"))
@@ -256,9 +268,10 @@ class Triager:
         out = []
         for i, (req, text) in enumerate(zip(requests, texts, strict=True)):
             result = self._predict_one(bundle, req, text, emb[i : i + 1], suggestions)
-            result["model_version"] = version
+            result["model_version"] = version or None
+            result["cold_start"] = cold
             if record:
-                result["request_id"] = self._record(req, result, version, within)
+                result["request_id"] = self._record(req, result, version or "cold-start", within)
             out.append(result)
         return out
 
@@ -314,6 +327,8 @@ class Triager:
                     }
                     for j, s in zip(idx[0][:5], sims[0][:5], strict=True)
                 ]
+        if "type" not in bundle.models:
+            self._zero_shot_type(fields["type"], emb[0])
         self._apply_signals(fields, req)
         suggested, availability = self.suggestions(text, max(k, 3), emb[0])
         result: dict[str, Any] = {"fields": fields, "suggestions": availability}
@@ -324,22 +339,33 @@ class Triager:
         result.update({name: hits[:k] for name, hits in suggested.items()})
         return result
 
+    def _zero_shot_type(self, f: dict[str, Any], vector: np.ndarray) -> None:
+        if self._zero_shot is None:
+            self._zero_shot = ZeroShotTypes(self.embed)
+        z = self._zero_shot.predict(vector)
+        f.update(
+            value=None if z["abstained"] else z["value"],
+            confidence=z["confidence"],
+            abstained=z["abstained"],
+            decided_by="zero-shot",
+            top=z["top"],
+            rule=z["reason"],
+        )
+
     def _apply_signals(self, fields: dict[str, dict[str, Any]], req: dict[str, Any]) -> None:
         """What the request says overrides the model; where it says nothing, an agent's
         default decides unless the model, still unsure, leans elsewhere (then the field
         abstains and the priority is given as a provisional range)."""
         reading = read_request(req)
         t = type_rule(req, reading)
-        if t is not None and (
-            t.explicit or fields["type"]["abstained"] or fields["type"]["decided_by"] == "none"
-        ):
+        if t is not None and (t.explicit or fields["type"]["abstained"]):
             self._decide(fields["type"], t)
         ftype = fields["type"]
         kind = ftype["value"] or (ftype["top"][0][0] if ftype.get("top") else None)
         for hit in level_rules(reading, kind):
             f = fields[hit.target]
             f.setdefault("evidence", {})["signals"] = hit.signals
-            if hit.explicit or f["decided_by"] == "none":
+            if hit.explicit or f["decided_by"] in ("none", "zero-shot"):
                 self._decide(f, hit)
                 continue
             if not f["abstained"]:

@@ -182,8 +182,11 @@ _SHARED_DOWN = re.compile(
 )
 
 
-_EXACT = {k for k, v in _NUMBER_WORDS.items() if k.isalpha() and k not in (
-    "few", "several", "multiple", "some", "many", "most", "dozen")}
+_EXACT = {
+    k
+    for k, v in _NUMBER_WORDS.items()
+    if k.isalpha() and k not in ("few", "several", "multiple", "some", "many", "most", "dozen")
+}
 _ABOUT_ME = re.compile(r"(?: [a-z']+){0,4}? (?:me|my|i)\b")
 
 
@@ -236,7 +239,12 @@ def _scope(text: str, users: int | None) -> list[Signal]:
                 "medium": "a team or department",
                 "low": "a few people",
             }[level]
-        exact = m.group("num2") or m.group("num3") or m.group("num").isdigit() or m.group("num") in _EXACT
+        exact = (
+            m.group("num2")
+            or m.group("num3")
+            or m.group("num").isdigit()
+            or m.group("num") in _EXACT
+        )
         out.append(Signal("headcount" if exact else "group", "impact", level, m.group(0), reading))
     for m in _WIDE_ALL.finditer(text):
         if _negated(text, m.start()):
@@ -257,7 +265,15 @@ def _scope(text: str, users: int | None) -> list[Signal]:
             elif re.fullmatch(r"team|department|teams|departments|depts", what):
                 level = "high" if what.endswith("s") else "medium"
                 reading = "every team" if level == "high" else "a whole team"
-                out.append(Signal("place" if level == "high" else "group", "impact", level, m.group(0), reading))
+                out.append(
+                    Signal(
+                        "place" if level == "high" else "group",
+                        "impact",
+                        level,
+                        m.group(0),
+                        reading,
+                    )
+                )
             else:
                 out.append(Signal("place", "impact", "high", m.group(0), "everyone"))
         elif g["orders"]:
@@ -289,9 +305,7 @@ def _scope(text: str, users: int | None) -> list[Signal]:
 # -- time pressure, business effect and workarounds (urgency) ------------------------------
 
 _DAY = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri"
-_MONTH = (
-    r"january|february|march|april|may|june|july|august|september|october|november|december"
-)
+_MONTH = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _SOON = re.compile(
     r"\b(?:in (?:the next |about |around |less than |under )?(?:\d{1,3}|a few|few|ten|"
     r"fifteen|twenty|thirty|forty|five) ?(?:minutes|mins?)|"
@@ -348,7 +362,8 @@ _RELAXED = re.compile(
     r"after (?:the )?(?:summer|holidays?|christmas|new year|easter|peak|busy season|"
     r"go-?live|migration|year-?end|stock ?take)|during (?:the )?(?:summer|quiet period)|"
     r"planned (?:downtime|maintenance|outage|work|works)|nice to have|eventually|"
-    r"someday|some day|long[- ]term (?:plan|project|idea|wish)|for the future|in future|can wait|no deadline|"
+    r"someday|some day|long[- ]term (?:plan|project|idea|wish)|for the future|in future|"
+    r"can wait|no deadline|"
     r"(?:no|any) time (?:soon|frame)|not time[- ]sensitive|just (?:curious|wondering|"
     r"fyi|so you know|asking)|for (?:your )?information|when there's time|"
     r"when (?:you|someone) (?:has|have|get|gets) (?:a|the) (?:moment|minute|second|chance)|"
@@ -415,7 +430,8 @@ _WORKAROUND = re.compile(
     r"opens|sends|connects)|works (?:fine |ok |okay |normally )?(?:on|from|with|in|via) "
     r"(?:another|a different|my other|the other|other|a colleague's|my colleague's|"
     r"the spare|a spare) [a-z-]+|(?:on|from|with) (?:the |a |my )?(?:spare|other|another|"
-    r"second|colleague's) (?:pc|laptop|computer|machine|device|browser|phone)|(?:for now|in the meantime|meanwhile|temporarily),? (?:i|we|"
+    r"second|colleague's) (?:pc|laptop|computer|machine|device|browser|phone)|"
+    r"(?:for now|in the meantime|meanwhile|temporarily),? (?:i|we|"
     r"they|he|she)(?:'m|'re| am| are| is)? (?:using|use|can|print|printing|work|working|"
     r"use|copy|send|sending|do|doing|type|typing)|(?:i|we|they) (?:can|could) (?:still|"
     r"always|work around)|can still (?:work|use|print|log ?in|access|send|get)|"
@@ -497,7 +513,9 @@ _CHANGE = re.compile(
     r"(?:please|pls|kindly|can you|could you|can we|could we|we'd like to|we would like to|"
     r"i'd like to|i would like to|we want to|want to|wants to|we need to|need to|needs to|"
     r"asked (?:us )?to|plan to|planning to|intend to|propose to|request to|requesting to|"
-    r"would like you to|would like to|like to) (?:please )?(?:[a-z-]+ ){0,2}?(?P<verb>" + _CHANGE_VERB + r")"
+    r"would like you to|would like to|like to) (?:please )?(?:[a-z-]+ ){0,2}?(?P<verb>"
+    + _CHANGE_VERB
+    + r")"
     r" (?:to |of |in |on |over )?(?:the |our |all |a |an |its |their |this |that )?"
     r"(?:[a-z0-9-]+ ){0,4}?(?P<object>" + _CHANGE_OBJECT + r")|"
     r"(?:want|wants|would like|need|needs|asked for|asks for|requests?) (?:the |our |a |all )?"
@@ -568,8 +586,10 @@ _SERVICE = re.compile(
 def _kind_cues(text: str) -> list[Signal]:
     out = []
     m = _IMPROVEMENT.search(text)
-    if m and (m.group(0) == "nothing is broken" or not _FAULT.search(text)) and not _negated(
-        text, m.start()
+    if (
+        m
+        and (m.group(0) == "nothing is broken" or not _FAULT.search(text))
+        and not _negated(text, m.start())
     ):
         out.append(Signal("improvement", "type", "improvement", m.group(0), "a suggestion"))
     faulty = _FAULT.search(text)
@@ -740,7 +760,5 @@ def describe(signals: list[Signal]) -> list[dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(
-            {"signal": s.kind, "text": s.text, "reading": s.reading, "points_to": s.level}
-        )
+        out.append({"signal": s.kind, "text": s.text, "reading": s.reading, "points_to": s.level})
     return out

@@ -229,7 +229,8 @@ def test_a_desk_with_no_trained_model_takes_requests_while_the_engine_is_down(
         opened = c.post("/desk/tickets", json=REQUEST)
         assert opened.status_code == 200, opened.text
         card = opened.json()["triage"]
-        assert card["untriaged"] and card["suggestions"] == "unavailable"
+        assert card["cold_start"] and card["suggestions"] == "unavailable"
+        assert card["priority"]  # rules still set one
         assert card["suggested_articles"] == [] and card["similar_tickets"] == []
         ticket = opened.json()["ticket"]["id"]
         assert c.get(f"/desk/tickets/{ticket}").json()["title"] == REQUEST["title"]

@@ -77,14 +77,16 @@ def test_triage_without_suggestions(client: TestClient) -> None:
     assert result["fields"]["urgency"]["value"] == "high"
 
 
-def test_triage_before_training_is_409(tmp_path: Path) -> None:
+def test_triage_before_training_is_a_marked_cold_start(tmp_path: Path) -> None:
     settings: Settings = make_settings(tmp_path)
     with SyncedClient(create_app(settings), headers=AUTH) as c:
         response = c.post("/triage", json={"request": PRINTER})
-    assert response.status_code == 409, response.text
-    error = response.json()["error"]
-    assert error["type"] == "model_not_trained"
-    assert "firstline triage train" in error["message"]
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert "cold start" in result["cold_start"] and "firstline triage train" in result["cold_start"]
+    assert result["model_version"] is None
+    assert result["fields"]["urgency"]["decided_by"] == "rule:vip"
+    assert result["fields"]["type"]["decided_by"] in ("zero-shot", "rule:default")
 
 
 @pytest.mark.parametrize(

@@ -120,9 +120,9 @@ def test_stopped_business_outweighs_planned_timing() -> None:
 
 
 def test_default_urgency_follows_the_kind_of_request() -> None:
-    assert hits("question", description="where do I find the holiday form")[
-        "urgency"
-    ].value == "low"
+    assert (
+        hits("question", description="where do I find the holiday form")["urgency"].value == "low"
+    )
     h = hits("incident", description="Excel says unlicensed product")["urgency"]
     assert (h.value, h.rule, h.explicit) == ("medium", "default", False)
 
@@ -170,9 +170,7 @@ def test_question_and_improvement_cues() -> None:
     assert hits(None, title="How do I add a shared mailbox?")["type"].value == "question"
     h = hits(None, title="dark mode", description="would love a dark mode in the portal")
     assert (h["type"].value, h["type"].explicit) == ("improvement", True)
-    assert hits(None, description="No idea why, my calendar lost two meetings").get(
-        "type"
-    ) is None
+    assert hits(None, description="No idea why, my calendar lost two meetings").get("type") is None
 
 
 def test_rule_signals_report_the_kinds_found() -> None:
