@@ -79,10 +79,9 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
+    """Each queued message once, on the page (not repeated as a toast)."""
     for kind, text in st.session_state.pop("flash", []):
         getattr(st, kind)(text)
-        if kind == "success":
-            st.toast(text, icon="✅")
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -136,6 +135,15 @@ def esc(text: Any) -> str:
     return plain(str(text or ""))
 
 
+def priority_label(ticket: dict[str, Any]) -> str | None:
+    """The ticket's priority as the desk shows it: the priority, else the provisional one's
+    label (e.g. "P2–P3, confirm urgency"), else None (a human has to set one)."""
+    if ticket.get("priority"):
+        return str(ticket["priority"])
+    provisional = ticket.get("provisional") or {}
+    return provisional.get("label") or None
+
+
 def sla_standing(ticket: dict[str, Any]) -> tuple[str, bool]:
     """A ticket's SLA standing in words, and whether it is breached."""
     sla = ticket.get("sla") or {}
@@ -148,11 +156,11 @@ def sla_standing(ticket: dict[str, Any]) -> tuple[str, bool]:
             )
             if flag
         ]
-        return f"🔴 breached ({' and '.join(which)})", True
+        return f"breached ({' and '.join(which)})", True
     if ticket.get("state") not in OPEN_STATES:
         return "met" if sla.get("resolve_by") else "—", False
     left = sla.get("minutes_left")
     if left is None:
         return "no SLA yet (priority needs a human)", False
     hours, minutes = divmod(int(left), 60)
-    return f"🟢 {hours} h {minutes} min left" if hours else f"🟠 {minutes} min left", False
+    return (f"{hours} h {minutes} min left" if hours else f"{minutes} min left"), False
