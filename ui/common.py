@@ -32,11 +32,35 @@ def client() -> Client:
     return Client(api_url(), who["key"] if who else None)
 
 
+def sign_in(key: str) -> str | None:
+    """Ask the API who the key belongs to; None on success, else the reason it failed."""
+    key = key.strip()
+    if not key:
+        return "Enter your API key."
+    try:
+        me = Client(api_url(), key).get("/me")
+    except ApiError as e:
+        return f"Sign-in failed: {e.detail or e}"
+    st.session_state["auth"] = {"key": key, "name": me["name"], "role": me["role"]}
+    st.session_state.pop("signed_out", None)
+    return None
+
+
+def _submit_sign_in() -> None:
+    st.session_state["sign_in_error"] = sign_in(st.session_state.get("sign_in_key", ""))
+
+
 def require_sign_in() -> dict[str, str]:
-    """The signed-in user; otherwise a hint to sign in, and the page stops here."""
+    """The signed-in user; otherwise the sign-in form, and the page stops here.  The form is
+    on the page itself, not in the sidebar, which a narrow screen keeps folded away."""
     who = signed_in()
     if who is None:
-        st.info("Sign in with your API key in the sidebar to use the console.")
+        st.info("Sign in with your API key to use the console.")
+        with st.form("sign_in"):
+            st.text_input("API key", type="password", key="sign_in_key")
+            st.form_submit_button("Sign in", type="primary", on_click=_submit_sign_in)
+        if st.session_state.get("sign_in_error"):
+            st.error(st.session_state["sign_in_error"])
         st.stop()
     return who  # type: ignore[return-value]
 
