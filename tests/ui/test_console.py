@@ -104,3 +104,43 @@ def test_empty_search_asks_for_words(console, api) -> None:  # noqa: ANN001
     at.run()
     assert not at.exception
     assert any("Type what the user asked" in w.value for w in at.warning)
+
+
+def test_search_filters_by_status_and_a_leftover_filter_is_shown_and_cleared(console, api) -> None:  # noqa: ANN001
+    api.call(
+        "POST",
+        "/tickets",
+        json={
+            "source": "ui-status",
+            "items": [
+                {
+                    "id": "IMP-OPEN-1",
+                    "title": "Projector in room 4 flickers",
+                    "description": "The projector in meeting room 4 flickers every few seconds.",
+                    "status": "Open",
+                }
+            ],
+        },
+    )
+    at = console(api.agent_key, "Search")
+    by_label(at.text_input, "Search").input("projector flickers in the meeting room")
+    by_label(at.multiselect, "Status").set_value(["open"])
+    button(at, "Search").click()
+    at.run()
+    assert not at.exception
+    found = [m.value for m in at.markdown if "matched by" in m.value]
+    assert found and all(" · open · matched by" in f for f in found)
+    assert "IMP-OPEN-1" in unescape(found[0])
+    assert "No resolution recorded for this ticket." in texts(at)
+    # Next search: the filter is still set, and says so above the results.
+    by_label(at.text_input, "Search").input("vpn disconnects")
+    button(at, "Search").click()
+    at.run()
+    assert any(i.value == "Filtered by status: open" for i in at.info)
+    button(at, "Clear filters").click()
+    at.run()
+    assert not at.exception
+    assert by_label(at.multiselect, "Status").value == []
+    assert not any(i.value.startswith("Filtered by") for i in at.info)
+    statuses = [m.value for m in at.markdown if "matched by" in m.value]
+    assert statuses and not any(" · open · " in m for m in statuses)  # vpn: resolved and published
