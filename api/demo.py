@@ -141,6 +141,8 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.toolbarMode",
+            "minimal",  # no "Deploy" button (as .streamlit/config.toml, wherever this starts)
             "--logger.level",
             "error",
         ],

@@ -40,9 +40,17 @@ def list_tickets(
     ] = None,
     breached: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Annotated[
+        Literal["newest", "priority"],
+        Query(
+            description="newest first, or the desk's working order: by priority (P1 first; a "
+            "provisional priority counts as its SLA priority), then by resolution due, earliest "
+            "first; tickets without a priority last."
+        ),
+    ] = "newest",
 ) -> dict[str, Any]:
-    """Desk tickets, newest first, with their SLA standing."""
-    return {"tickets": desk.list(state, limit, breached)}
+    """Desk tickets with their SLA standing, newest first or in the desk's working order."""
+    return {"tickets": desk.list(state, limit, breached, order)}
 
 
 @router.get("/tickets/{ticket_id}", response_model=DeskTicketOut)

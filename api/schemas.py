@@ -474,7 +474,13 @@ class TriageCorrectionOut(_Out):
 
 class TriageModelsOut(_Out):
     active: str | None = None
-    versions: list[dict[str, Any]]
+    levels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The priority matrix's impact and urgency levels, lowest first.",
+    )
+    versions: list[dict[str, Any]] = Field(
+        description="Each version's metrics and its label set per field (``labels``)."
+    )
 
 
 class DeskTicketOut(_Out):

@@ -15,8 +15,10 @@ breach when it was not responded to (or resolved) by then.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ from kb.models import Article, DeskTicket, Event
 
 STATES = ("new", "in_progress", "resolved", "escalated", "closed")
 OPEN_STATES = ("new", "in_progress", "escalated")
+ORDERS = ("newest", "priority")
 FIELDS = (
     "type",
     "impact",
@@ -101,6 +104,29 @@ def ticket_dict(t: DeskTicket, full: bool = False) -> dict[str, Any]:
     if full:
         out["triage"] = t.triage
     return out
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """A sort key that puts "P2" before "P10" (text parts and numbers alternate)."""
+    return tuple(
+        int(part) if i % 2 else part.casefold() for i, part in enumerate(re.split(r"(\d+)", text))
+    )
+
+
+def queue_key(ticket: dict[str, Any]) -> tuple[Any, ...]:
+    """The desk's working order: by priority (P1 first; a provisional priority counts as the
+    priority its SLA runs on), then by when resolution is due, earliest first.  A ticket
+    without a priority comes after those with one, and one without a due time after those
+    with one; ties go to the newest ticket."""
+    priority = ticket.get("priority") or (ticket.get("provisional") or {}).get("sla_priority")
+    due = (ticket.get("sla") or {}).get("resolve_by")
+    return (
+        priority is None,
+        _natural(priority or ""),
+        due is None,
+        datetime.fromisoformat(due) if due else datetime.min.replace(tzinfo=UTC),
+        -ticket["id"],
+    )
 
 
 class Desk:
@@ -199,29 +225,33 @@ class Desk:
         states: Sequence[str] | None = None,
         limit: int = 100,
         breached: bool | None = None,
+        order: str = "newest",
         within: Session | None = None,
     ) -> list[dict[str, Any]]:
+        """Tickets newest first, or in the desk's working order (``order="priority"``, see
+        :func:`queue_key`; meant for the open queue, as every candidate is read to sort)."""
         if states:
             bad = set(states) - set(STATES)
             if bad:
                 raise InvalidInputError(
                     f"unknown state {sorted(bad)[0]!r}; one of: {', '.join(STATES)}"
                 )
+        if order not in ORDERS:
+            raise InvalidInputError(f"unknown order {order!r}; one of: {', '.join(ORDERS)}")
         with self.db.session(within) as s:
             q = select(DeskTicket).order_by(DeskTicket.id.desc())
             if states:
                 q = q.where(DeskTicket.state.in_(list(states)))
-            if breached is None:
+            if breached is None and order == "newest":
                 return [ticket_dict(t) for t in s.scalars(q.limit(limit))]
-            # SLA standing depends on the clock: filter every candidate, then cut.
-            out = []
-            for t in s.scalars(q):
-                d = ticket_dict(t)
-                if d["sla"]["breached"] == breached:
-                    out.append(d)
-                    if len(out) == limit:
-                        break
-            return out
+            # SLA standing depends on the clock, and the working order on every candidate:
+            # look at them all, then cut.
+            tickets: Iterator[dict[str, Any]] = (ticket_dict(t) for t in s.scalars(q))
+            if breached is not None:
+                tickets = (d for d in tickets if d["sla"]["breached"] == breached)
+            if order == "priority":
+                return sorted(tickets, key=queue_key)[:limit]
+            return list(islice(tickets, limit))
 
     # -- the agent's actions -------------------------------------------------------------
     def _save(self, s: Session, t: DeskTicket) -> dict[str, Any]:

@@ -143,11 +143,26 @@ class DeskWorkflow:
         return after
 
     # -- corrections ---------------------------------------------------------------------
+    def _level(self, field: str, value: str) -> str:
+        """A corrected value as the record keeps it: an impact or urgency is one of the
+        matrix's levels, whatever its case ("High" is "high"), or refused with the levels;
+        any other field's value is kept as typed."""
+        value = value.strip()
+        m = self.triager.matrix
+        levels = {"impact": m.impact_levels, "urgency": m.urgency_levels}.get(field)
+        if levels is None:
+            return value
+        for level in levels:
+            if level.casefold() == value.casefold():
+                return level
+        raise InvalidInputError(f"unknown {field} {value!r}; levels: {', '.join(levels)}")
+
     def correct_triage(
         self, request_id: int, who: Principal, field: str, value: str
     ) -> dict[str, Any]:
         """An agent's correction of one triage field of a triaged request (feeds the next
         `triage train`), audited in the same unit of work."""
+        value = self._level(field, value)
         with self.db.session() as s:
             out = self.triager.correct(request_id, field, value, who.name, within=s)
             self.audit.write(who, "triage.correct", f"triage:{request_id}", None, out, within=s)
@@ -156,15 +171,11 @@ class DeskWorkflow:
     def correct(self, ticket_id: int, who: Principal, field: str, value: str) -> dict[str, Any]:
         """Correct a triage field: stored for retraining and applied to the ticket (a new
         impact or urgency recomputes priority, quadrant and SLA targets)."""
-        value = value.strip()
         if field not in EDITABLE:
             raise InvalidInputError(f"unknown field {field!r}; one of: {', '.join(EDITABLE)}")
+        value = self._level(field, value)
         m = self.triager.matrix
         levels = {"impact": m.impact_levels, "urgency": m.urgency_levels}
-        if field in levels and value not in levels[field]:
-            raise InvalidInputError(
-                f"unknown {field} {value!r}; levels: {', '.join(levels[field])}"
-            )
         with self.db.session() as s:
             self.desk.record(ticket_id, s, lock=True)
             ticket = self.desk.get(ticket_id, within=s)

@@ -207,9 +207,16 @@ class Triager:
         return {"version": version, "metrics": metrics}
 
     def models(self) -> dict[str, Any]:
+        """Trained versions with their metrics and label sets, and the matrix's impact and
+        urgency levels (what a correction may say)."""
         active = self.store.active_version(ARTIFACT)
+        matrix = self.matrix
         return {
             "active": active,
+            "levels": {
+                "impact": list(matrix.impact_levels),
+                "urgency": list(matrix.urgency_levels),
+            },
             "versions": [
                 {
                     "version": m.version,
@@ -219,6 +226,7 @@ class Triager:
                         for k, v in m.metrics.items()
                     },
                     "fingerprint": m.fingerprint,
+                    "labels": m.labels,
                     "active": m.version == active,
                 }
                 for m in self.store.versions(ARTIFACT)

@@ -2,7 +2,8 @@
 
 Run: ``FIRSTLINE_API_URL=http://127.0.0.1:8000 streamlit run ui/app.py``; set
 ``FIRSTLINE_API_KEY`` to sign in with that key at once.  This script draws the sidebar
-(sign-in and API status) and hands over to the page chosen in the navigation (``views/``).
+(who is signed in and the API status) and hands over to the page chosen in the navigation
+(``views/``); a page asks for the key first (``ui.common.require_sign_in``).
 """
 
 from __future__ import annotations
@@ -18,33 +19,15 @@ if ROOT not in sys.path:  # run as a script from a checkout without the package 
     sys.path.insert(0, ROOT)
 
 from ui.client import ApiError, Client, api_url  # noqa: E402
-from ui.common import can, esc, signed_in  # noqa: E402
+from ui.common import can, esc, sign_in, signed_in  # noqa: E402
 
-st.set_page_config(page_title="firstline", page_icon="🔎", layout="wide")
-
-
-def sign_in(key: str) -> str | None:
-    """Ask the API who the key belongs to; None on success, else the reason it failed."""
-    key = key.strip()
-    if not key:
-        return "Enter your API key."
-    try:
-        me = Client(api_url(), key).get("/me")
-    except ApiError as e:
-        return f"Sign-in failed: {e.detail or e}"
-    st.session_state["auth"] = {"key": key, "name": me["name"], "role": me["role"]}
-    st.session_state.pop("signed_out", None)
-    return None
+st.set_page_config(page_title="firstline", page_icon=":material/support_agent:", layout="wide")
 
 
 def _sign_out() -> None:
     keep = {"signed_out": True}
     st.session_state.clear()
     st.session_state.update(keep)
-
-
-def _submit_sign_in() -> None:
-    st.session_state["sign_in_error"] = sign_in(st.session_state.get("sign_in_key", ""))
 
 
 env_key = os.environ.get("FIRSTLINE_API_KEY", "").strip()
@@ -58,11 +41,7 @@ with st.sidebar:
         st.markdown(f"Signed in as **{esc(who['name'])}** · {who['role']}")
         st.button("Sign out", on_click=_sign_out)
     else:
-        with st.form("sign_in", border=False):
-            st.text_input("API key", type="password", key="sign_in_key")
-            st.form_submit_button("Sign in", type="primary", on_click=_submit_sign_in)
-        if st.session_state.get("sign_in_error"):
-            st.error(st.session_state["sign_in_error"])
+        st.caption("Not signed in.")
 
     try:
         health = Client(api_url()).get("/health")

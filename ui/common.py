@@ -32,11 +32,35 @@ def client() -> Client:
     return Client(api_url(), who["key"] if who else None)
 
 
+def sign_in(key: str) -> str | None:
+    """Ask the API who the key belongs to; None on success, else the reason it failed."""
+    key = key.strip()
+    if not key:
+        return "Enter your API key."
+    try:
+        me = Client(api_url(), key).get("/me")
+    except ApiError as e:
+        return f"Sign-in failed: {e.detail or e}"
+    st.session_state["auth"] = {"key": key, "name": me["name"], "role": me["role"]}
+    st.session_state.pop("signed_out", None)
+    return None
+
+
+def _submit_sign_in() -> None:
+    st.session_state["sign_in_error"] = sign_in(st.session_state.get("sign_in_key", ""))
+
+
 def require_sign_in() -> dict[str, str]:
-    """The signed-in user; otherwise a hint to sign in, and the page stops here."""
+    """The signed-in user; otherwise the sign-in form, and the page stops here.  The form is
+    on the page itself, not in the sidebar, which a narrow screen keeps folded away."""
     who = signed_in()
     if who is None:
-        st.info("Sign in with your API key in the sidebar to use the console.")
+        st.info("Sign in with your API key to use the console.")
+        with st.form("sign_in"):
+            st.text_input("API key", type="password", key="sign_in_key")
+            st.form_submit_button("Sign in", type="primary", on_click=_submit_sign_in)
+        if st.session_state.get("sign_in_error"):
+            st.error(st.session_state["sign_in_error"])
         st.stop()
     return who  # type: ignore[return-value]
 
@@ -79,10 +103,9 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
+    """Each queued message once, on the page (not repeated as a toast)."""
     for kind, text in st.session_state.pop("flash", []):
         getattr(st, kind)(text)
-        if kind == "success":
-            st.toast(text, icon="✅")
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -136,6 +159,15 @@ def esc(text: Any) -> str:
     return plain(str(text or ""))
 
 
+def priority_label(ticket: dict[str, Any]) -> str | None:
+    """The ticket's priority as the desk shows it: the priority, else the provisional one's
+    label (e.g. "P2–P3, confirm urgency"), else None (a human has to set one)."""
+    if ticket.get("priority"):
+        return str(ticket["priority"])
+    provisional = ticket.get("provisional") or {}
+    return provisional.get("label") or None
+
+
 def sla_standing(ticket: dict[str, Any]) -> tuple[str, bool]:
     """A ticket's SLA standing in words, and whether it is breached."""
     sla = ticket.get("sla") or {}
@@ -148,11 +180,11 @@ def sla_standing(ticket: dict[str, Any]) -> tuple[str, bool]:
             )
             if flag
         ]
-        return f"🔴 breached ({' and '.join(which)})", True
+        return f"breached ({' and '.join(which)})", True
     if ticket.get("state") not in OPEN_STATES:
         return "met" if sla.get("resolve_by") else "—", False
     left = sla.get("minutes_left")
     if left is None:
         return "no SLA yet (priority needs a human)", False
     hours, minutes = divmod(int(left), 60)
-    return f"🟢 {hours} h {minutes} min left" if hours else f"🟠 {minutes} min left", False
+    return (f"{hours} h {minutes} min left" if hours else f"{minutes} min left"), False

@@ -37,6 +37,12 @@ def open_article(article_id: int) -> None:
         SS.pop("kb_conflict", None)
 
 
+def _picked() -> None:
+    pick = SS.get("kb_pick")
+    if pick is not None:
+        open_article(int(pick))
+
+
 def _conflict_or_error(e: ApiError, article_id: int, mine: dict[str, Any]) -> None:
     if e.conflict and e.current:
         SS["kb_conflict"] = {
@@ -112,6 +118,10 @@ def _picker() -> dict[str, Any] | None:
     if not labels:
         st.info("No articles match.")
         return None
+    if loaded is not None:
+        # The browser sends the pick back as its label, which a save or a status change has
+        # just changed ("draft, v1" → "review, v2"): without this the editor would lose it.
+        SS["kb_pick"] = loaded["id"]
     pick = st.selectbox(
         "Article",
         list(labels),
@@ -119,6 +129,7 @@ def _picker() -> dict[str, Any] | None:
         key="kb_pick",
         index=None,
         placeholder="Choose an article to edit",
+        on_change=_picked,
     )
     if pick is not None and (loaded is None or loaded["id"] != pick):
         loaded = call("GET", f"/kb/articles/{pick}")

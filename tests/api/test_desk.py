@@ -232,6 +232,62 @@ def test_correcting_impact_recomputes_priority_and_feeds_retraining(
     assert bad.status_code == 422
 
 
+def test_corrected_levels_are_read_whatever_their_case(client: TestClient, agent: dict) -> None:
+    tid = open_ticket(client, agent)["ticket"]["id"]
+    for field, value in (("impact", "High"), ("urgency", " MEDIUM ")):
+        r = client.post(
+            f"/desk/tickets/{tid}/corrections", json={"field": field, "value": value},
+            headers=agent,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["ticket"]["impact"], body["ticket"]["urgency"]) == ("high", "medium")
+    assert body["ticket"]["priority"] == "P2"  # high × medium on the matrix
+    assert body["correction"]["new"] == "medium"  # what retraining learns, in the matrix's words
+    ticket = client.get(f"/desk/tickets/{tid}", headers=agent).json()
+    corrected = [e["data"]["after"] for e in ticket["events"] if e["kind"] == "corrected"]
+    assert corrected[0]["impact"] == "high" and corrected[1]["urgency"] == "medium"
+
+
+def test_the_open_queue_is_ordered_by_priority_then_sla_due(
+    client: TestClient, agent: dict
+) -> None:
+    def opened(title: str, impact: str | None, urgency: str | None) -> int:
+        tid = open_ticket(client, agent, {"title": title, "description": title})["ticket"]["id"]
+        for field, value in (("impact", impact), ("urgency", urgency)):
+            if value:
+                r = client.post(
+                    f"/desk/tickets/{tid}/corrections", json={"field": field, "value": value},
+                    headers=agent,
+                )  # fmt: skip
+                assert r.status_code == 200, r.text
+        return tid
+
+    p3 = opened("Queue: a P3", "medium", "medium")
+    p1_first = opened("Queue: the first P1", "high", "high")
+    p2 = opened("Queue: a P2", "high", "medium")
+    p1_second = opened("Queue: the second P1", "high", "high")
+    mine = {p3, p1_first, p2, p1_second}
+    queue = client.get(
+        "/desk/tickets",
+        params={"state": ["new", "in_progress", "escalated"], "order": "priority", "limit": 1000},
+        headers=agent,
+    ).json()["tickets"]
+    assert [t["id"] for t in queue if t["id"] in mine] == [p1_first, p1_second, p2, p3]
+    # Every ticket with a priority comes before every ticket without one; within a priority,
+    # the one whose resolution is due first comes first.
+    with_priority = [t["priority"] is not None for t in queue]
+    assert with_priority == sorted(with_priority, reverse=True)
+    for a, b in zip(queue, queue[1:], strict=False):
+        if a["priority"] and a["priority"] == b["priority"]:
+            assert a["sla"]["resolve_by"] <= b["sla"]["resolve_by"]
+    # The default order is still newest first.
+    newest = client.get("/desk/tickets", headers=agent).json()["tickets"]
+    assert [t["id"] for t in newest if t["id"] in mine] == [p1_second, p2, p1_first, p3]
+    bad = client.get("/desk/tickets", params={"order": "oldest"}, headers=agent)
+    assert bad.status_code == 422
+
+
 def test_feedback_on_a_suggestion(client: TestClient, agent: dict) -> None:
     out = open_ticket(client, agent)
     aid = first_article(out)

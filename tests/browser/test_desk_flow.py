@@ -79,9 +79,8 @@ def test_a_wrong_key_is_refused(page, stack: Stack) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 
     page.goto(stack.ui_url)
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_label("API key").fill("not-a-key")
-    sidebar.get_by_role("button", name="Sign in").click()
-    expect(sidebar.get_by_text("Sign-in failed")).to_be_visible()
+    page.get_by_label("API key").fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Sign-in failed")).to_be_visible()
     expect(page.get_by_text("Sign in with your API key")).to_be_visible()
     expect(page.get_by_role("button", name="Submit request")).to_have_count(0)

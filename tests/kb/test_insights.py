@@ -13,7 +13,7 @@ from core.settings import KbSettings
 from core.time import utcnow
 from kb.curation import Knowledge
 from kb.db import Database
-from kb.desk import Desk
+from kb.desk import Desk, queue_key
 from kb.insights import Insights
 from kb.models import Correction, DeskTicket, SearchLog, TriageRequest
 
@@ -87,6 +87,42 @@ def test_ticket_life_and_illegal_moves(env) -> None:  # noqa: ANN001
     assert desk.close(t["id"], "m")["state"] == "closed"
     kinds = [e["kind"] for e in desk.get(t["id"])["events"]]
     assert kinds == ["created", "responded", "create", "closed"]
+
+
+def test_the_working_order_is_priority_then_resolution_due(env) -> None:  # noqa: ANN001
+    _, desk, _ = env
+
+    def opened(title: str, priority: str | None, resolve_minutes: int | None) -> int:
+        sla = {"respond_minutes": 15, "resolve_minutes": resolve_minutes}
+        triage = {"fields": {}, "priority": priority, "sla": sla if resolve_minutes else None}
+        return desk.open({"title": title}, triage, "m")["id"]
+
+    p2_late = opened("P2 due in a day", "P2", 24 * 60)
+    untriaged = opened("no priority", None, None)
+    p1 = opened("P1", "P1", 240)
+    p2_soon = opened("P2 due in an hour", "P2", 60)
+    p10 = opened("P10 (a desk with ten priorities)", "P10", 60)
+    order = [t["id"] for t in desk.list(["new"], order="priority")]
+    assert order == [p1, p2_soon, p2_late, p10, untriaged]
+    assert [t["id"] for t in desk.list(["new"], limit=2, order="priority")] == [p1, p2_soon]
+    with pytest.raises(InvalidInputError, match="unknown order"):
+        desk.list(order="oldest")
+
+
+def test_a_provisional_priority_sorts_as_its_sla_priority() -> None:
+    due = "2030-01-01T10:00:00+00:00"
+    tickets = [
+        {"id": 1, "priority": None, "provisional": None, "sla": {"resolve_by": None}},
+        {"id": 2, "priority": "P3", "sla": {"resolve_by": due}},
+        {
+            "id": 3,
+            "priority": None,
+            "provisional": {"label": "P2–P3, confirm urgency", "sla_priority": "P2"},
+            "sla": {"resolve_by": due},
+        },
+        {"id": 4, "priority": "P1", "sla": {"resolve_by": due}},
+    ]
+    assert [t["id"] for t in sorted(tickets, key=queue_key)] == [4, 3, 2, 1]
 
 
 def test_sla_breach_is_flagged(env) -> None:  # noqa: ANN001

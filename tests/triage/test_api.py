@@ -125,10 +125,19 @@ def test_correction_is_stored(client: TestClient) -> None:
     assert response.json()["author"] == "admin-key"
 
 
+def test_a_corrected_level_is_read_whatever_its_case(client: TestClient) -> None:
+    rid = client.post("/triage", json={"request": PRINTER}).json()["results"][0]["request_id"]
+    response = client.post(f"/triage/{rid}/corrections", json={"field": "impact", "value": "High"})
+    assert response.status_code == 200, response.text
+    assert response.json()["new"] == "high"
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
         ({"field": "priority", "value": "P1", "author": "maria"}, ["unknown field 'priority'"]),
+        ({"field": "impact", "value": "huge"}, ["unknown impact 'huge'", "low, medium, high"]),
+        ({"field": "urgency", "value": "P1"}, ["unknown urgency 'P1'", "levels"]),
         ({"field": "category", "value": "", "author": "maria"}, ["value"]),
         ({"field": "category", "value": "   ", "author": "maria"}, ["empty"]),
         ({"field": "category", "value": "Network", "author": ""}, ["author"]),
@@ -157,3 +166,9 @@ def test_models_lists_the_active_version(client: TestClient, demo_env: TriageEnv
     assert version["active"] is True
     assert set(version["metrics"]) == set(TARGETS)
     assert 0 <= version["metrics"]["category"]["accuracy"] <= 1
+    # What a correction may say: the matrix's levels and each field's known labels.
+    assert body["levels"] == {
+        "impact": ["low", "medium", "high"],
+        "urgency": ["low", "medium", "high"],
+    }
+    assert "incident" in version["labels"]["type"]

@@ -45,10 +45,27 @@ def test_intake_shows_triage_card_and_suggestions(console, api) -> None:  # noqa
     assert "Suggested answers" in shown and "<mark>" in shown
     assert "Similar resolved tickets" in shown and "fix:" in shown
     assert button(at, "Resolve with this")
-    # the new ticket is in the open list, with its SLA standing
-    open_list = at.dataframe[1].value
-    assert FLOOR[0] in list(open_list["title"])
-    assert open_list.iloc[0]["SLA"].startswith(("🟢", "🟠"))
+    # the new ticket is in the open list, with its priority and SLA standing, and "Work on"
+    # has it picked
+    open_list = at.dataframe[1].value.set_index("title")
+    assert open_list.loc[FLOOR[0], "priority"] == "P1"
+    assert open_list.loc[FLOOR[0], "SLA"].endswith("min left")
+    new_id = by_label(at.selectbox, "Work on").value
+    assert api.call("GET", f"/desk/tickets/{new_id}")["title"] == FLOOR[0]
+
+
+def test_the_open_list_is_the_apis_working_order(console, api) -> None:  # noqa: ANN001
+    low = _submit(console(api.agent_key), "Wallpaper is the wrong colour", "Cosmetic only")
+    assert not low.exception
+    queue = api.call(
+        "GET",
+        "/desk/tickets",
+        params={"state": ["new", "in_progress", "escalated"], "order": "priority"},
+    )["tickets"]
+    assert list(low.dataframe[-1].value["ticket"]) == [t["ref"] for t in queue]
+    # P1 first (a provisional priority's label starts with the priority its SLA runs as)
+    shown = [int(p[1]) for p in low.dataframe[-1].value["priority"] if p != "needs a human"]
+    assert shown == sorted(shown)
 
 
 def test_intake_without_text_asks_for_it(console, api) -> None:  # noqa: ANN001
@@ -104,21 +121,89 @@ def test_feedback_new_answer_capture_and_escalation(console, api) -> None:  # no
 def test_correcting_impact_recomputes_priority(console, api) -> None:  # noqa: ANN001
     at = _submit(console(api.agent_key), *FLOOR, users=25)
     by_label(at.selectbox, "Field").set_value("impact")
-    by_label(at.text_input, "Right value").input("low")
+    at.run()
+    right = by_label(at.selectbox, "Right value")
+    assert right.options == ["low", "medium", "high"]  # the matrix's levels, nothing else
+    assert right.value == "high"  # what the ticket says now
+    right.set_value("low")
     button(at, "Save correction").click()
     at.run()
     assert not at.exception
     saved = [s.value for s in at.success if "Correction saved" in s.value]
-    assert saved and "Impact is low" in saved[0] and "priority now" in saved[0]
+    assert saved == ["Correction saved: Impact is low — priority now P3"]
     table = at.dataframe[0].value.set_index("field")
     assert table.loc["Impact", "value"] == "low"
     assert table.loc["Impact", "decided by"] == "agent correction"
+    assert "P3" in texts(at)
 
-    by_label(at.text_input, "Right value").input("enormous")  # not a level: the API says so
+
+def test_a_type_correction_offers_the_models_labels(console, api) -> None:  # noqa: ANN001
+    at = _submit(console(api.agent_key), "Need a new monitor", "Please order a second screen")
+    by_label(at.selectbox, "Field").set_value("type")
+    at.run()
+    right = by_label(at.selectbox, "Right value")
+    labels = api.call("GET", "/triage/models")["versions"][0]["labels"]["type"]
+    assert set(labels) <= set(right.options) and "incident" in right.options
+    right.set_value("incident")
     button(at, "Save correction").click()
     at.run()
     assert not at.exception
-    assert any("unknown impact 'enormous'" in e.value for e in at.error)
+    assert any(s.value == "Correction saved: Type is incident" for s in at.success)
+
+
+def _card(at: AppTest, ticket: dict) -> AppTest:
+    """The Desk with ``ticket`` (a desk ticket as the API gives it) open."""
+    at.session_state["desk_ticket"] = ticket
+    return at.run()
+
+
+TICKET = {
+    "id": 987654,
+    "ref": "desk:987654",
+    "title": "Laptop fan is loud",
+    "description": "",
+    "state": "new",
+    "created_at": "2030-01-01T09:00:00+00:00",
+    "created_by": "alice",
+    "priority": None,
+    "quadrant": None,
+    "sla": {},
+    "triage": {"fields": {}, "suggested_articles": [], "similar_tickets": []},
+}
+
+
+def test_a_provisional_priority_shows_its_label(console, api) -> None:  # noqa: ANN001
+    provisional = {"label": "P2–P3, confirm urgency", "sla_priority": "P2"}
+    at = _card(console(api.agent_key), {**TICKET, "provisional": provisional})
+    assert not at.exception
+    shown = texts(at)
+    assert "P2–P3, confirm urgency" in shown and "the SLA runs as P2" in shown
+    assert "Priority needs a human" not in shown
+
+
+def test_a_closed_ticket_has_no_dead_end_correction(console, api) -> None:  # noqa: ANN001
+    closed = {**TICKET, "state": "closed", "outcome": "reuse", "resolution": "Cleaned the fan"}
+    at = _card(console(api.agent_key), closed)
+    assert not at.exception
+    assert any(w.value.startswith("Priority needs a human") for w in at.warning)
+    assert "below" not in texts(at)
+    assert "Field" not in [s.label for s in at.selectbox]
+    opened = _card(at, TICKET)
+    assert "Correct it below" in texts(opened) and by_label(opened.selectbox, "Field")
+
+
+def test_similar_tickets_without_a_resolution_are_not_offered(console, api) -> None:  # noqa: ANN001
+    hit = {"kind": "ticket", "snippet": "", "highlights": []}
+    similar = [
+        {**hit, "id": "ticket:1", "external_id": "INC1", "title": "Fan noise", "resolution": None},
+        {**hit, "id": "ticket:2", "external_id": "INC2", "title": "Loud fan", "resolution": "BIOS"},
+    ]
+    triage = {**TICKET["triage"], "similar_tickets": similar}
+    at = _card(console(api.agent_key), {**TICKET, "triage": triage})
+    shown = texts(at)
+    assert "Similar resolved tickets" in shown and "INC2" in shown and "INC1" not in shown
+    only_open = {**TICKET["triage"], "similar_tickets": similar[:1]}
+    assert "Similar resolved tickets" not in texts(_card(at, {**TICKET, "triage": only_open}))
 
 
 def test_open_a_ticket_from_the_open_list(console, api) -> None:  # noqa: ANN001
@@ -135,9 +220,9 @@ def test_open_a_ticket_from_the_open_list(console, api) -> None:  # noqa: ANN001
 
 def test_sla_standing_flags_a_breach() -> None:
     breached = {"state": "new", "sla": {"breached": True, "response_breached": True}}
-    assert sla_standing(breached) == ("🔴 breached (response)", True)
+    assert sla_standing(breached) == ("breached (response)", True)
     running = {"state": "in_progress", "sla": {"resolve_by": "x", "minutes_left": 125}}
-    assert sla_standing(running) == ("🟢 2 h 5 min left", False)
+    assert sla_standing(running) == ("2 h 5 min left", False)
 
 
 def test_a_snippet_shows_as_plain_text_with_its_highlights() -> None:

@@ -3,7 +3,9 @@ new answer, or escalate), and keep an eye on the open tickets and their SLA."""
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -17,6 +19,7 @@ from ui.common import (
     esc,
     flash,
     highlighted,
+    priority_label,
     require_sign_in,
     show_flash,
     sla_standing,
@@ -31,7 +34,9 @@ FIELDS = {
     "assignment_group": "Assignment group",
     "tier": "Tier",
 }
+LEVELS = ("impact", "urgency")  # on the priority matrix: a correction picks one of its levels
 CHANNELS = ["", "phone", "email", "portal", "chat", "walk-in"]
+QUEUE = "desk_queue:"  # the open-tickets table's key prefix (see _open_tickets)
 SS = st.session_state
 
 
@@ -40,12 +45,21 @@ def _load(ticket_id: int) -> None:
     ticket = act("GET", f"/desk/tickets/{ticket_id}")
     if ticket is not None:
         SS["desk_ticket"] = ticket
+        SS["desk_pick"] = ticket["id"]  # "Work on" follows the ticket that is open
 
 
 def _open_from_list() -> None:
     ticket_id = SS.get("desk_pick")
     if ticket_id is not None:
         _load(int(ticket_id))
+
+
+def _open_row(key: str) -> None:
+    """A row of the open-tickets table was selected: open that ticket."""
+    rows = SS[key]["selection"]["rows"]
+    ids = SS.get("desk_rows", [])
+    if rows and rows[0] < len(ids):
+        _load(ids[rows[0]])
 
 
 def _resolve_with(ticket_id: int, article_id: int, label: str) -> None:
@@ -95,18 +109,18 @@ def _escalate(ticket_id: int) -> None:
         _load(ticket_id)
 
 
-def _correct(ticket_id: int) -> None:
-    field = SS.get(f"fix_field_{ticket_id}")
-    value = SS.get(f"fix_value_{ticket_id}", "").strip()
-    if not value:
-        flash("warning", "Type the right value first.")
+def _correct(ticket_id: int, field: str) -> None:
+    value = SS.get(f"fix_value_{ticket_id}_{field}")
+    if not value or not str(value).strip():
+        flash("warning", f"Choose the right {FIELDS[field].lower()} first.")
         return
-    body = {"field": field, "value": value}
-    out = act("POST", f"/desk/tickets/{ticket_id}/corrections", body)
+    out = act("POST", f"/desk/tickets/{ticket_id}/corrections", {"field": field, "value": value})
     if out is not None:
         t = out["ticket"]
-        extra = f" — priority now {t['priority']}" if field in ("impact", "urgency") else ""
-        flash("success", f"Correction saved: {FIELDS[field]} is {value}{extra}")
+        extra = ""
+        if field in LEVELS:
+            extra = f" — priority now {priority_label(t) or 'unset: set the other level too'}"
+        flash("success", f"Correction saved: {FIELDS[field]} is {t.get(field) or value}{extra}")
         _load(ticket_id)
 
 
@@ -146,6 +160,7 @@ def _intake() -> None:
         out = call("POST", "/desk/tickets", json=req)
     if out is not None:
         SS["desk_ticket"] = {**out["ticket"], "triage": out["triage"]}
+        SS["desk_pick"] = out["ticket"]["id"]  # drawn below: "Work on" shows the new ticket
         flash("success", f"Ticket {out['ticket']['ref']} taken and triaged")
 
 
@@ -213,15 +228,29 @@ def _card(ticket: dict[str, Any]) -> None:
         + (f" · caller {esc(ticket['caller'])}" if ticket.get("caller") else "")
         + (" · VIP" if ticket.get("vip") else "")
     )
+    below = " Correct it below." if is_open else ""
+    provisional = ticket.get("provisional") or {}
     if ticket.get("priority"):
         name = (
             triage.get("priority_name", "") if triage.get("priority") == ticket["priority"] else ""
         )
         st.markdown(f"### {esc(ticket['priority'])} {esc(name)} · {esc(ticket['quadrant'])}")
+    elif provisional.get("label"):
+        st.markdown(f"### {esc(provisional['label'])}")
+        runs_as = provisional.get("sla_priority")
+        st.caption(
+            "Provisional priority"
+            + (
+                f": the SLA runs as {esc(runs_as)} until impact and urgency are set."
+                if runs_as
+                else "."
+            )
+            + below
+        )
     elif triage.get("untriaged"):
         st.warning(f"Not triaged: {triage['untriaged']}")
     else:
-        st.warning("Priority needs a human: impact or urgency is uncertain. Correct one below.")
+        st.warning("Priority needs a human: impact or urgency is uncertain." + below)
     sla, standing = ticket.get("sla") or {}, sla_standing(ticket)
     if sla.get("resolve_by"):
         text = (
@@ -282,11 +311,14 @@ def _card(ticket: dict[str, Any]) -> None:
                 args=(tid, number, hit["external_id"], False),
             )
 
-    similar = triage.get("similar_tickets") or []
+    # Only tickets with a recorded fix help the agent (an imported open ticket has none).
+    similar = [
+        h for h in triage.get("similar_tickets") or [] if (h.get("resolution") or "").strip()
+    ]
     if similar:
         st.markdown("**Similar resolved tickets**")
         for hit in similar:
-            fix = hit.get("resolution") or hit.get("snippet") or ""
+            fix = hit["resolution"]
             st.markdown(
                 f"- **{esc(hit['title'])}** <small>{esc(hit['external_id'])}</small>  \n"
                 f"  fix: {esc(fix[:300])}{'…' if len(fix) > 300 else ''}",
@@ -311,11 +343,19 @@ def _actions(ticket: dict[str, Any]) -> None:
         st.text_input("Note for second line", key=f"esc_note_{tid}")
         st.form_submit_button("Escalate", on_click=_escalate, args=(tid,))
     with st.expander("Correct the triage"):
-        with st.form(f"correct_form_{tid}", border=False):
-            c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-            c1.selectbox("Field", list(FIELDS), format_func=FIELDS.get, key=f"fix_field_{tid}")
-            c2.text_input("Right value", key=f"fix_value_{tid}")
-            c3.form_submit_button("Save correction", on_click=_correct, args=(tid,))
+        c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
+        field = c1.selectbox("Field", list(FIELDS), format_func=FIELDS.get, key=f"fix_field_{tid}")
+        options = _choices(field, ticket)
+        current = ticket.get(field)
+        c2.selectbox(
+            "Right value",
+            options,
+            index=options.index(current) if current in options else None,
+            key=f"fix_value_{tid}_{field}",
+            placeholder="Choose a level" if field in LEVELS else "Choose, or type a new value",
+            accept_new_options=field not in LEVELS,
+        )
+        c3.button("Save correction", key=f"fix_save_{tid}", on_click=_correct, args=(tid, field))
     if ticket["state"] == "new":
         st.button(
             "Start work",
@@ -325,41 +365,82 @@ def _actions(ticket: dict[str, Any]) -> None:
         )
 
 
+def _labels() -> dict[str, list[str]]:
+    """Per field, what the API knows it may be: the matrix's impact and urgency levels and the
+    active model's labels for the other fields (read once a session)."""
+    if "desk_labels" not in SS:
+        out = call("GET", "/triage/models")
+        if out is None:
+            return {}
+        active = next((v for v in out.get("versions", []) if v.get("active")), {})
+        labels = {k: list(v) for k, v in (active.get("labels") or {}).items()}
+        labels.update({k: list(v) for k, v in (out.get("levels") or {}).items()})
+        SS["desk_labels"] = labels
+    return SS["desk_labels"]
+
+
+def _choices(field: str, ticket: dict[str, Any]) -> list[str]:
+    """The values a correction of ``field`` offers: the matrix's levels for impact and urgency;
+    for the other fields the model's labels, with the ticket's own and the card's top values."""
+    options = list(_labels().get(field, []))
+    if field in LEVELS and options:
+        return options
+    f = ((ticket.get("triage") or {}).get("fields") or {}).get(field) or {}
+    seen = [ticket.get(field), f.get("value"), *(v for v, _p in f.get("top") or [])]
+    return options + [str(v) for v in dict.fromkeys(seen) if v and str(v) not in options]
+
+
 def _open_tickets() -> None:
     st.subheader("Open tickets")
-    out = call("GET", "/desk/tickets", params={"state": list(OPEN_STATES)})
+    out = call("GET", "/desk/tickets", params={"state": list(OPEN_STATES), "order": "priority"})
     if out is None:
         return
     tickets = out["tickets"]
     if not tickets:
         st.caption("No open tickets. Nice.")
         return
+    st.caption("Highest priority first, then the soonest due. Select a row to open its ticket.")
     rows, breached = [], []
     for t in tickets:
         standing, is_breached = sla_standing(t)
-        if is_breached:
-            breached.append(t["ref"])
+        breached.append(is_breached)
         rows.append(
             {
                 "ticket": t["ref"],
+                "priority": priority_label(t) or "needs a human",
                 "title": t["title"] or t["description"][:80],
-                "priority": t["priority"] or "?",
-                "state": t["state"],
-                "group": t.get("escalated_to") or t.get("assignment_group") or "",
                 "SLA": standing,
                 "resolve by": when((t.get("sla") or {}).get("resolve_by")),
+                "state": t["state"],
+                "group": t.get("escalated_to") or t.get("assignment_group") or "",
             }
         )
-    if breached:
-        st.error(f"SLA breached: {', '.join(breached)}")
+    late = [t["ref"] for t, b in zip(tickets, breached, strict=True) if b]
+    if late:
+        st.error(f"SLA breached: {', '.join(late)}")
     df = pd.DataFrame(rows)
     styled = df.style.apply(
-        lambda row: ["color: #d33" if row["SLA"].startswith("🔴") else ""] * len(row), axis=1
+        lambda row: ["color: #d33" if breached[row.name] else ""] * len(row), axis=1
     )
-    st.dataframe(styled, hide_index=True)
+    # The table's selection belongs to this list and this open ticket: a new list (or another
+    # ticket opened) starts a new table, with the open ticket's row selected.
+    ids = [t["id"] for t in tickets]
+    current = (SS.get("desk_ticket") or {}).get("id")
+    key = f"{QUEUE}{current}:{zlib.crc32(repr(ids).encode())}"
+    for stale in [k for k in SS if str(k).startswith(QUEUE) and k != key]:
+        del SS[stale]
+    SS["desk_rows"] = ids
+    st.dataframe(
+        styled,
+        hide_index=True,
+        key=key,
+        on_select=partial(_open_row, key),
+        selection_mode="single-row",
+        selection_default={"selection": {"rows": [ids.index(current)]}} if current in ids else None,
+    )
     labels = {t["id"]: f"{t['ref']} · {t['title'] or t['description'][:60]}" for t in tickets}
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox("Work on", list(labels), format_func=labels.get, key="desk_pick")
+    c1.selectbox("Work on", ids, format_func=labels.get, key="desk_pick")
     c2.button("Open ticket", on_click=_open_from_list)
 
 

@@ -18,6 +18,9 @@ from ui.common import (
 )
 
 SS = st.session_state
+KINDS = ["article", "ticket"]
+# Statuses as imports and the desk record them (lower case); any other can be typed.
+STATUSES = ["resolved", "closed", "open", "in progress", "new", "published"]
 
 
 def _categories() -> list[str]:
@@ -48,12 +51,15 @@ def _hit(hit: dict[str, Any], index: int) -> None:
             f"**{esc(hit['title'])}**  \n"
             f"<small>{hit['kind']} {esc(hit['external_id'])}"
             f"{' · ' + esc(hit['category']) if hit.get('category') else ''}"
+            f"{' · ' + esc(hit['status']) if hit.get('status') else ''}"
             f" · matched by {ranks or '—'}</small>",
             unsafe_allow_html=True,
         )
         st.markdown(highlighted(hit["snippet"], hit["highlights"]), unsafe_allow_html=True)
         if hit.get("resolution"):
             st.success(f"Resolution: {hit['resolution']}")
+        elif hit["kind"] == "ticket":
+            st.caption("No resolution recorded for this ticket.")
         number = article_number(hit["id"])
         if number is not None:
             c1, c2, _ = st.columns([1, 1, 5])
@@ -71,16 +77,70 @@ def _hit(hit: dict[str, Any], index: int) -> None:
             )
 
 
+def _filters() -> dict[str, Any]:
+    """The filters as the form holds them, in the API's words (only those that narrow)."""
+    out: dict[str, Any] = {}
+    kinds = SS.get("search_kinds") or []
+    if kinds and set(kinds) != set(KINDS):
+        out["kinds"] = list(kinds)
+    if SS.get("search_cats"):
+        out["categories"] = list(SS["search_cats"])
+    if SS.get("search_statuses"):
+        out["statuses"] = [str(v).strip().lower() for v in SS["search_statuses"]]
+    return out
+
+
+def _body(query: str) -> dict[str, Any]:
+    """The search as the form asks it (the query, how many, how ranked, the filters)."""
+    body = {"query": query, "k": SS.get("search_k", 10), "mode": SS.get("search_mode", "hybrid")}
+    return {**body, **_filters()}
+
+
+def _clear_filters() -> None:
+    """Back to every kind, category and status, and the last search again without filters."""
+    SS["search_kinds"] = list(KINDS)
+    SS["search_cats"] = []
+    SS["search_statuses"] = []
+    last = SS.get("search_result")
+    if last:
+        out = act("POST", "/search", _body(last["query"]))
+        if out is not None:
+            SS["search_result"] = {**out, "filters": {}}
+
+
+def _filter_line(filters: dict[str, Any]) -> None:
+    """The filters the results were found with, in words, and a way to drop them."""
+    if not filters:
+        return
+    words = [
+        f"{name}: {', '.join(filters[key])}"
+        for key, name in (("kinds", "only"), ("categories", "category"), ("statuses", "status"))
+        if filters.get(key)
+    ]
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info("Filtered by " + " · ".join(words), icon=":material/filter_alt:")
+    c2.button("Clear filters", on_click=_clear_filters)
+
+
 require_sign_in()
-st.caption("Knowledge-base articles and past resolved tickets, in the user's own words.")
+st.caption("Knowledge-base articles and past tickets, in the user's own words.")
 top = st.container()
+SS.setdefault("search_kinds", list(KINDS))
 with st.form("search", border=False):
     query = st.text_input("Search", placeholder="e.g. outlook calendar meetings not showing")
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
-    kinds = c1.multiselect("Show", ["article", "ticket"], default=["article", "ticket"])
-    mode = c2.radio("Ranking", ["hybrid", "dense", "lexical"], horizontal=True)
-    k = c3.slider("Results", 1, 50, 10)
-    categories = c4.multiselect("Categories", _categories())
+    c1, c2 = st.columns(2)
+    c1.multiselect("Show", KINDS, key="search_kinds")
+    c2.multiselect(
+        "Status",
+        STATUSES,
+        key="search_statuses",
+        accept_new_options=True,
+        placeholder="any (tickets: resolved, open…; articles: published)",
+    )
+    c3, c4, c5 = st.columns([2, 2, 3])
+    c3.radio("Ranking", ["hybrid", "dense", "lexical"], horizontal=True, key="search_mode")
+    c4.slider("Results", 1, 50, 10, key="search_k")
+    c5.multiselect("Categories", _categories(), key="search_cats")
     submitted = st.form_submit_button("Search", type="primary")
 
 if submitted:
@@ -88,15 +148,15 @@ if submitted:
         SS.pop("search_result", None)
         st.warning("Type what the user asked first.")
     else:
-        body = {"query": query, "k": k, "mode": mode, "kinds": kinds or None}
-        if categories:
-            body["categories"] = categories
-        SS["search_result"] = call("POST", "/search", json=body)
+        out = call("POST", "/search", json=_body(query))
+        SS["search_result"] = None if out is None else {**out, "filters": _filters()}
 
 result = SS.get("search_result")
 if result is not None:
+    _filter_line(result.get("filters") or {})
     if not result["hits"]:
-        st.info("No results. Try other words, or widen the filters.")
+        hint = "Try other words" + (", or clear the filters." if result.get("filters") else ".")
+        st.info(f"No results. {hint}")
     else:
         st.caption(
             f"{len(result['hits'])} results for “{result['query']}” in {result['took_ms']:.0f} ms"
