@@ -136,6 +136,9 @@ def ingest(
     index_behind = False
     try:
         dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
+        # A bad --map, kind or file fails now, not after the model has loaded (seconds).
+        for path in files:
+            service.check_file(path, kind, map_, encoding)
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
             with _bar(f"ingest {path.name}", total) as advance:
