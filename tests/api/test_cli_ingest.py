@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from api.cli import EXIT_PARTIAL, app
 from core.settings import get_settings
+from indexer.mapping import FIELDS
 from tests.api.test_cli import FIRSTLINE, env, run_main  # noqa: F401 - env is a fixture
 
 CSV = (
@@ -142,6 +143,22 @@ def test_ingest_help_documents_the_exit_codes(runner: CliRunner) -> None:
     result = runner.invoke(app, ["ingest", "--help"])
     assert "--date-format" in result.stdout and "--timezone" in result.stdout
     assert "4 done, but some rows were" in " ".join(result.stdout.split())
+
+
+def test_ingest_help_lists_the_fields_and_how_columns_are_found(runner: CliRunner) -> None:
+    """A newcomer learns the field names from --help, not from the error of a bad --map."""
+    result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    ticket = text.split("Ticket fields: ", 1)[1].split(".", 1)[0].split(", ")
+    article = text.split("Article fields (--kind article): ", 1)[1].split(".", 1)[0].split(", ")
+    assert ticket == list(FIELDS["ticket"]) and article == list(FIELDS["article"])
+    for name in ("title", "description", "resolution", "category", "type", "impact", "urgency"):
+        assert name in ticket
+    assert {"priority", "assignment_group"} <= set(ticket) and "body" in article
+    assert "matched to fields automatically by their usual names" in text
+    assert "title <- 'short description', 'summary', 'subject'" in text
+    assert "--map FIELD=COLUMN overrides the automatic match" in text
 
 
 def _real_model_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
