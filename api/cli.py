@@ -19,6 +19,7 @@ from rich.text import Text
 from api.cli_users import users_app
 from core.errors import FirstlineError
 from core.settings import Settings, get_settings
+from indexer.mapping import FIELDS
 
 if TYPE_CHECKING:
     from indexer.ingest import IngestReport
@@ -88,14 +89,44 @@ def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield lambda n: p.advance(task, n)
 
 
-@app.command()
+def _ingest_help() -> str:
+    """``firstline ingest --help``: the fields and the usual column names come from the mapping
+    the import uses (:data:`indexer.mapping.FIELDS`), so the help never lists other names."""
+
+    def usual(kind: str, field: str) -> str:
+        names = [n for n in FIELDS[kind][field] if n != field.replace("_", " ")]
+        return f"{field} <- " + ", ".join(repr(n) for n in names[:3])
+
+    examples = "; ".join(
+        usual("ticket", f) for f in ("title", "description", "assignment_group", "opened_at")
+    )
+    return (
+        "Add or update resolved tickets or KB articles from export files (idempotent).\n\n"
+        "Columns are matched to fields automatically by their usual names (ServiceNow, Jira,"
+        " Zendesk, ... exports; case, spaces, '_', '-' and '.' do not matter), e.g. "
+        f"{examples}. --map FIELD=COLUMN overrides the automatic match; the mapping used is"
+        " printed. Columns that match no field are kept with the row.\n\n"
+        f"Ticket fields: {', '.join(FIELDS['ticket'])}.\n\n"
+        f"Article fields (--kind article): {', '.join(FIELDS['article'])}.\n\n"
+        "A row that cannot be read is skipped and reported (row number and reason); a date that"
+        " cannot be read or lies outside 1900-2200 is stored empty and reported as a warning"
+        " (row, column, value). Exit codes: 0 every row went in as it was; 4 done, but some"
+        " rows were skipped or have warnings (listed); 1 error (nothing usable in a file,"
+        " unreadable file, bad option such as a --map naming an unknown field or a column the"
+        " file lacks, reported before anything is loaded)."
+    )
+
+
+@app.command(help=_ingest_help())
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="CSV or JSONL exports (.gz accepted).")],
     kind: Annotated[str, typer.Option(help="What the rows are: ticket or article.")] = "ticket",
     map_: Annotated[
         list[str] | None,
         typer.Option(
-            "--map", help="FIELD=COLUMN, e.g. --map title='Short description'. Repeatable."
+            "--map",
+            help="FIELD=COLUMN: read FIELD from COLUMN instead of the automatic match, e.g."
+            " --map title='Short description'. Repeatable.",
         ),
     ] = None,
     source: Annotated[
@@ -122,20 +153,16 @@ def ingest(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Add or update resolved tickets or KB articles from export files (idempotent).
-
-    A row that cannot be read is skipped and reported (row number and reason); a date that
-    cannot be read or lies outside 1900-2200 is stored empty and reported as a warning (row,
-    column, value). Exit codes: 0 every row went in as it was; 4 done, but some rows were
-    skipped or have warnings (listed); 1 error (nothing usable in a file, unreadable file, bad
-    option).
-    """
+    """Add or update tickets or articles from export files (help: :func:`_ingest_help`)."""
     _yield_cpu()
     service = _service()
     partial = False  # some rows skipped, warned about or not searchable yet: exit 4
     index_behind = False
     try:
         dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
+        # A bad --map, kind or file fails now, not after the model has loaded (seconds).
+        for path in files:
+            service.check_file(path, kind, map_, encoding)
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
             with _bar(f"ingest {path.name}", total) as advance:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -109,11 +112,47 @@ def _wait(url: str, timeout: float = 120) -> bool:
     return False
 
 
-def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: Console) -> None:
-    console.print(f"[bold]firstline demo[/bold] — data in {settings.data_dir.resolve()}")
-    ingest_demo(settings, console)
-    if not serve:
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager) stops the demo as Ctrl-C does, through the same
+    clean-up; Python's default would end the process at once and leave the console running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
         return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_console(ui: subprocess.Popen) -> None:
+    """Stop the console process and reap it; kill it if it does not stop in time (or a second
+    Ctrl-C comes while it stops)."""
+    if ui.poll() is None:
+        ui.terminate()
+    try:
+        ui.wait(timeout=10)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        ui.kill()
+        ui.wait()
+
+
+def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: Console) -> None:
+    """Ingest the demo data, then serve the API (a thread) and the console (a child process)
+    until Ctrl-C or SIGTERM, which stop both."""
+    with _stop_on_sigterm():
+        console.print(f"[bold]firstline demo[/bold] — data in {settings.data_dir.resolve()}")
+        ingest_demo(settings, console)
+        if serve:
+            _serve_demo(settings, port, ui_port, console)
+
+
+def _serve_demo(settings: Settings, port: int, ui_port: int, console: Console) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -122,34 +161,35 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=settings.api.host, port=port, log_level="warning")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    keys = demo_keys(settings)
-    env = {**os.environ, "FIRSTLINE_API_URL": api_url, "FIRSTLINE_API_KEY": keys["editor"]}
-    ui = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(UI_APP),
-            "--server.port",
-            str(ui_port),
-            "--server.address",
-            settings.api.host,
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--client.toolbarMode",
-            "minimal",  # no "Deploy" button (as .streamlit/config.toml, wherever this starts)
-            "--logger.level",
-            "error",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    thread = threading.Thread(target=server.run, name="firstline-api", daemon=True)
+    ui: subprocess.Popen | None = None
     try:
+        thread.start()
+        keys = demo_keys(settings)
+        env = {**os.environ, "FIRSTLINE_API_URL": api_url, "FIRSTLINE_API_KEY": keys["editor"]}
+        ui = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(UI_APP),
+                "--server.port",
+                str(ui_port),
+                "--server.address",
+                settings.api.host,
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--client.toolbarMode",
+                "minimal",  # no "Deploy" button (as .streamlit/config.toml, wherever this starts)
+                "--logger.level",
+                "error",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         if not _wait(f"{api_url}/health"):
             console.print("[red]the API did not come up; see the messages above[/red]")
             return
@@ -176,11 +216,10 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
         while thread.is_alive() and ui.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        console.print("stopping the console and the API ...")
     finally:
+        if ui is not None:
+            _stop_console(ui)
         server.should_exit = True
-        ui.terminate()
-        try:
-            ui.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            ui.kill()
+        if thread.is_alive():
+            thread.join(timeout=10)

@@ -9,6 +9,7 @@ same file finishes with exactly the right set of documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -24,6 +25,7 @@ from indexer.backends.base import SearchBackend
 from indexer.documents import doc_id, embedding_inputs, to_index_doc
 from indexer.mapping import (
     DateReading,
+    Mapping_,
     Record,
     build_record,
     parse_mapping_options,
@@ -98,6 +100,30 @@ class IngestReport:
             "index": self.index,
             "pending": self.pending + len(self.index_errors),
         }
+
+
+def check_mapping(
+    path: Path,
+    kind: str = "ticket",
+    mapping: list[str] | dict[str, str] | None = None,
+    encoding: str = "utf-8",
+) -> Mapping_ | None:
+    """The column mapping an import of ``path`` will use, resolved from its first readable row
+    as the import does, without the encoder or the index: a bad ``--map`` (no ``FIELD=COLUMN``,
+    an unknown field, a column the file lacks), an unknown kind or a file without a text column
+    fails here, in a moment, before a long import starts.  ``None`` when no row is readable
+    (the import reports why)."""
+    path = Path(path)
+    explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
+    with closing(read_rows(path, encoding)) as rows:
+        for _row_no, row in rows:
+            if isinstance(row, RowError):
+                continue
+            try:
+                return resolve_mapping(kind, list(row.keys()), explicit)
+            except InvalidInputError as e:
+                raise InvalidInputError(f"{path.name}: {e}") from e
+    return None
 
 
 def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:

@@ -15,8 +15,15 @@ from core.text import clean_text, has_controls
 from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
 from indexer.documents import doc_id, parse_doc_id, query_text
-from indexer.ingest import Ingestor, IngestReport, OnBatch, Progress, SyncResult
-from indexer.mapping import DateReading
+from indexer.ingest import (
+    Ingestor,
+    IngestReport,
+    OnBatch,
+    Progress,
+    SyncResult,
+    check_mapping,
+)
+from indexer.mapping import DateReading, Mapping_
 from indexer.sync import IndexSync
 from indexer.types import Filters, Hit, Mode, SearchRequest
 from kb.db import Database
@@ -68,6 +75,17 @@ class Firstline:
         )
 
     # -- writing -------------------------------------------------------------------------
+    def check_file(
+        self,
+        path: Path,
+        kind: str = "ticket",
+        mapping: list[str] | dict[str, str] | None = None,
+        encoding: str = "utf-8",
+    ) -> Mapping_ | None:
+        """The mapping ``ingest_file`` would use, checked without loading the model (see
+        :func:`indexer.ingest.check_mapping`)."""
+        return check_mapping(path, kind, mapping, encoding)
+
     def ingest_file(
         self,
         path: Path,

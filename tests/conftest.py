@@ -196,7 +196,7 @@ def start_noida(data_dir: Path, port: int, timeout: float = 30) -> subprocess.Po
         time.sleep(0.2)
 
 
-def _group_running(pgid: int) -> bool:
+def group_running(pgid: int) -> bool:
     """Is any process of this group still running (zombies do not count)?"""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -225,7 +225,7 @@ def stop_process(proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         proc.poll()
-        if not _group_running(pgid):
+        if not group_running(pgid):
             break
         time.sleep(0.05)
     else:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import EXIT_PARTIAL, app
-from tests.api.test_cli import env, run_main  # noqa: F401 - env is a fixture
+from core.settings import get_settings
+from indexer.mapping import FIELDS
+from tests.api.test_cli import FIRSTLINE, env, run_main  # noqa: F401 - env is a fixture
 
 CSV = (
     "Number,Short description,Description,Opened\n"
@@ -139,6 +143,110 @@ def test_ingest_help_documents_the_exit_codes(runner: CliRunner) -> None:
     result = runner.invoke(app, ["ingest", "--help"])
     assert "--date-format" in result.stdout and "--timezone" in result.stdout
     assert "4 done, but some rows were" in " ".join(result.stdout.split())
+
+
+def test_ingest_help_lists_the_fields_and_how_columns_are_found(runner: CliRunner) -> None:
+    """A newcomer learns the field names from --help, not from the error of a bad --map."""
+    result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    ticket = text.split("Ticket fields: ", 1)[1].split(".", 1)[0].split(", ")
+    article = text.split("Article fields (--kind article): ", 1)[1].split(".", 1)[0].split(", ")
+    assert ticket == list(FIELDS["ticket"]) and article == list(FIELDS["article"])
+    for name in ("title", "description", "resolution", "category", "type", "impact", "urgency"):
+        assert name in ticket
+    assert {"priority", "assignment_group"} <= set(ticket) and "body" in article
+    assert "matched to fields automatically by their usual names" in text
+    assert "title <- 'short description', 'summary', 'subject'" in text
+    assert "--map FIELD=COLUMN overrides the automatic match" in text
+
+
+def _real_model_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real encoder, configured at a path that does not exist: a command that loads the
+    model (14 s with the real one) fails on that, so an error about anything else proves the
+    model was never loaded."""
+    monkeypatch.setenv("FIRSTLINE_MODEL__KIND", "sentence-transformers")
+    monkeypatch.setenv("FIRSTLINE_MODEL__PATH", str(tmp_path / "no-model-here"))
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            "colour=Short description",
+            "t.csv: --map: unknown field(s) colour for tickets; known: external_id, title,",
+        ),
+        ("title", "--map 'title': expected FIELD=COLUMN"),
+        (
+            "title=Headline",
+            "t.csv: --map title=Headline: no column 'Headline' in the file (columns: Number,"
+            " Short description, Description, Opened)",
+        ),
+    ],
+    ids=["unknown-field", "malformed", "no-such-column"],
+)
+def test_a_bad_map_is_one_line_before_the_model_loads(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    message: str,
+) -> None:
+    _real_model_missing(monkeypatch, tmp_path)
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    code, out, err = run_main(monkeypatch, capsys, "ingest", str(path), "--map", option)
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}"), err
+    assert "model" not in err
+
+
+def test_a_map_one_file_cannot_follow_fails_before_any_file_is_imported(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = tmp_path / "january.csv"
+    first.write_text(CSV, encoding="utf-8")
+    second = tmp_path / "february.csv"
+    second.write_text(CSV.replace("Opened", "Created on"), encoding="utf-8")
+    code, out, err = run_main(
+        monkeypatch, capsys, "ingest", str(first), str(second), "--map", "opened_at=Opened"
+    )
+    assert code == 1
+    assert out == ""  # january.csv was not imported either
+    assert err.startswith("error: february.csv: --map opened_at=Opened: no column 'Opened'")
+    assert json.loads(CliRunner().invoke(app, ["health"]).stdout)["database"]["tickets"] == 0
+
+
+def test_a_bad_map_fails_fast_as_a_user_runs_it(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    """The installed command, the real encoder configured: one line, exit 1, no progress bar,
+    no model loaded (its path does not exist, so loading it would be the error)."""
+    path = tmp_path / "t.csv"
+    path.write_text(CSV, encoding="utf-8")
+    result = subprocess.run(
+        [str(FIRSTLINE), "ingest", str(path), "--map", "title=Headline"],
+        env={
+            **os.environ,
+            **env,
+            "FIRSTLINE_MODEL__KIND": "sentence-transformers",
+            "FIRSTLINE_MODEL__PATH": str(tmp_path / "no-model-here"),
+            "COLUMNS": "80",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: t.csv: --map title=Headline: no column 'Headline'")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "model" not in result.stderr and "ingest t.csv" not in result.stderr
 
 
 def test_an_import_and_a_rebuild_yield_the_cpu_to_the_desk(
