@@ -57,12 +57,13 @@ def test_predict_before_training_is_a_cold_start(settings: Settings, service: Fi
     # (the suite's hashing encoder makes the zero-shot type a guess; the real encoder's is
     # checked in test_zero_shot_types_with_the_real_encoder)
     assert f["type"]["decided_by"] in ("zero-shot", "rule:change_request", "rule:service")
-    assert "closest to the description of" in f["type"]["rule"] or f["type"]["rule"]
+    assert f["type"]["rule"]  # the reason is always said
     assert result["priority"] == "P1"  # from the signals alone
     assert f["category"]["value"] is None and "cold start" in f["category"]["reason"]
     with pytest.raises(ModelNotTrainedError, match="firstline triage train"):
         triager.evaluate()
-    assert triager.models() == {"active": None, "versions": []}
+    listing = triager.models()
+    assert (listing["active"], listing["versions"]) == (None, [])
 
 
 def test_training_without_history_is_invalid_input(settings: Settings, service: Firstline) -> None:
