@@ -337,6 +337,8 @@ class Triager:
                 ]
         if "type" not in bundle.models:
             self._zero_shot_type(fields["type"], emb[0])
+        elif fields["type"]["abstained"]:
+            self._second_opinion(fields["type"], emb[0])
         self._apply_signals(fields, req)
         suggested, availability = self.suggestions(text, max(k, 3), emb[0])
         result: dict[str, Any] = {"fields": fields, "suggestions": availability}
@@ -359,6 +361,21 @@ class Triager:
             top=z["top"],
             rule=z["reason"],
         )
+
+    def _second_opinion(self, f: dict[str, Any], vector: np.ndarray) -> None:
+        """An unsure type model whose first choice the zero-shot reading shares (two
+        independent readings agreeing) decides."""
+        if self._zero_shot is None:
+            self._zero_shot = ZeroShotTypes(self.embed)
+        z = self._zero_shot.predict(vector)
+        top = f.get("top") or []
+        if top and not z["abstained"] and z["value"] == top[0][0]:
+            f.update(
+                value=z["value"],
+                abstained=False,
+                decided_by="model+zero-shot",
+                rule=f"the model's first choice ({top[0][1]:.0%}) and {z['reason']}",
+            )
 
     def _apply_signals(self, fields: dict[str, dict[str, Any]], req: dict[str, Any]) -> None:
         """What the request says overrides the model; where it says nothing, an agent's
