@@ -15,3 +15,14 @@ def clean_text(value: str) -> str:
 def has_controls(value: str) -> bool:
     """Whether ``value`` holds a character :func:`clean_text` would remove."""
     return any(ord(ch) in _CONTROLS for ch in value)
+
+
+# Words that carry no topic: never highlighted, never a cluster's label.  English function words
+# (Elasticsearch's English list among them) and the desk's filler ("please", "same", "got").
+STOP_WORDS = frozenset(
+    "a about after all also am an and any are as at be been but by can cannot could did do does "
+    "for from get got had has have he her his how i if in into is it its just me my no nor not "
+    "now of on or our please same she should since so such that the their them then there these "
+    "they this those to too up us was we were what when where which while who why will with "
+    "would you your".split()
+)
