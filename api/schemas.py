@@ -187,6 +187,10 @@ class SearchHit(BaseModel):
     category: str | None
     status: str | None
     score: float
+    match: Literal["strong", "weak"] = Field(
+        description='"strong": the dense similarity to the query reaches the relevance floor '
+        '(FIRSTLINE_SEARCH__RELEVANCE_FLOOR); "weak": it does not, so the hit is no answer'
+    )
     snippet: str
     highlights: list[list[int]] = Field(description="[start, end) character ranges in snippet")
     why: Why

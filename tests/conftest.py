@@ -52,7 +52,14 @@ class SyncedClient(TestClient):
         return super().request(*args, **kwargs)
 
 
+# The relevance floor on the hashing encoder's scale.  Its similarity is word overlap with hash
+# collisions: a short query with no word in common with a document still scores up to about 0.28
+# against the best of its chunks.  The default floor is measured on the real encoder (README).
+HASHING_FLOOR = 0.2
+
+
 def make_settings(tmp_path: Path, **search: object) -> Settings:
+    search.setdefault("relevance_floor", HASHING_FLOOR)
     return Settings(
         data_dir=tmp_path,
         model=ModelSettings(kind="hashing"),
