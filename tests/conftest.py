@@ -52,9 +52,11 @@ class SyncedClient(TestClient):
         return super().request(*args, **kwargs)
 
 
-# The relevance floor on the hashing encoder's scale.  Its similarity is word overlap with hash
-# collisions: a short query with no word in common with a document still scores up to about 0.28
-# against the best of its chunks.  The default floor is measured on the real encoder (README).
+# The relevance floor on the hashing encoder's scale (the default is measured on the real model,
+# see the README).  Hashing similarity is word overlap plus hash collisions: a request sharing
+# content words with a document usually scores above 0.2, one with no word in common about 0.05,
+# but shared function words ("on", "the", "shows") alone can reach 0.3.  A test of "no good answer"
+# uses words no document has.
 HASHING_FLOOR = 0.2
 
 
