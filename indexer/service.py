@@ -275,8 +275,8 @@ class Firstline:
         with self.db.session() as s:
             for kind, pks in by_kind.items():
                 model = RECORD_TYPES[kind]
-                for r in s.scalars(select(model).where(model.id.in_(pks))):
-                    rows[doc_id(kind, r.id)] = r
+                for row in s.scalars(select(model).where(model.id.in_(pks))):
+                    rows[doc_id(kind, row.id)] = row  # type: ignore[attr-defined,assignment]
         out = []
         for h in hits:
             r = rows.get(h.id)
