@@ -450,6 +450,11 @@ class TriageResult(_Out):
     priority: str | None = None
     suggested_articles: list[dict[str, Any]] = Field(default_factory=list)
     similar_tickets: list[dict[str, Any]] = Field(default_factory=list)
+    suggestions: Literal["ok", "no_match", "unavailable"] | None = Field(
+        default=None,
+        description='"no_match": no article clears the relevance floor (no good KB match: '
+        'capture one when the request is solved); "unavailable": the search engine is down',
+    )
 
 
 class TriageOut(_Out):
