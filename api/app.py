@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         db = app.state.service.db
         app.state.knowledge = Knowledge(db, settings.kb.review_days)
         app.state.desk = Desk(db, app.state.knowledge)
-        app.state.insights = Insights(db, settings.kb)
+        app.state.insights = Insights(db, settings.kb, settings.search.relevance_floor)
         app.state.audit = Audit(db)
         app.state.keys = Keys(db)
         app.state.desk_flow = DeskWorkflow(

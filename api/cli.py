@@ -255,7 +255,8 @@ def _print_hits(hits: list[dict], as_json: bool) -> None:
         den = f"dense #{why['dense_rank']}" if why["dense_rank"] else "dense -"
         out.print(
             f"[bold]{i}. {h['title']}[/bold]  [dim]{h['kind']} {h['external_id']}"
-            f"{' · ' + h['category'] if h.get('category') else ''} · {lex}, {den}[/dim]"
+            f"{' · ' + h['category'] if h.get('category') else ''} · {lex}, {den}"
+            f"{' · weak match' if h.get('match') == 'weak' else ''}[/dim]"
         )
         snippet = Text(h["snippet"])
         for start, end in h["highlights"]:

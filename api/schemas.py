@@ -187,6 +187,10 @@ class SearchHit(BaseModel):
     category: str | None
     status: str | None
     score: float
+    match: Literal["strong", "weak"] = Field(
+        description='"strong": the dense similarity to the query reaches the relevance floor '
+        '(FIRSTLINE_SEARCH__RELEVANCE_FLOOR); "weak": it does not, so the hit is no answer'
+    )
     snippet: str
     highlights: list[list[int]] = Field(description="[start, end) character ranges in snippet")
     why: Why
@@ -456,6 +460,11 @@ class TriageResult(_Out):
     provisional: Provisional | None = None
     suggested_articles: list[dict[str, Any]] = Field(default_factory=list)
     similar_tickets: list[dict[str, Any]] = Field(default_factory=list)
+    suggestions: Literal["ok", "no_match", "unavailable"] | None = Field(
+        default=None,
+        description='"no_match": no article clears the relevance floor (no good KB match: '
+        'capture one when the request is solved); "unavailable": the search engine is down',
+    )
 
 
 class TriageOut(_Out):

@@ -123,6 +123,16 @@ class SearchSettings(BaseModel):
         "instead of exact numpy (see bench/README.md for the measurements behind it).",
     )
     snippet_chars: int = Field(default=220, ge=40, le=2000)
+    relevance_floor: float = Field(
+        default=0.5,
+        ge=-1.0,
+        le=1.0,
+        description="A hit whose dense similarity to the query (the cosine score of "
+        "title_vector_weight) is below this is a weak match: never offered as an answer (triage "
+        "and desk suggestions), labelled 'weak' in search results, and a ticket or search "
+        "whose best article is weak is a knowledge gap. Chosen from the curve in the README "
+        "(Evaluation).",
+    )
 
 
 class IngestSettings(BaseModel):
@@ -173,13 +183,6 @@ class TriageSettings(BaseModel):
         description="JSON file with the impact × urgency priority matrix, level names and SLA "
         "targets (default: the 3×3 ITIL matrix, P1-P5).",
     )
-    kb_match_threshold: float = Field(
-        default=0.65,
-        ge=0.0,
-        le=1.0,
-        description="A published article or resolved ticket at least this similar (dense score) "
-        "makes a request first-line resolvable.",
-    )
     knn_weight: float = Field(
         default=0.3, ge=0.0, le=1.0, description="Weight of nearest-ticket votes in the model."
     )
@@ -215,13 +218,6 @@ class KbSettings(BaseModel):
         default=0.55, ge=0.0, le=1.0, description="Tickets at least this similar form one gap."
     )
     gap_min_size: int = Field(default=2, ge=1, description="Smallest cluster shown as a gap.")
-    good_article_score: float = Field(
-        default=0.6,
-        ge=0.0,
-        le=1.0,
-        description="A ticket or search whose best published article scores below this (dense "
-        "similarity) had no good article.",
-    )
     problem_window_minutes: int = Field(
         default=60, ge=1, description="Window in which a burst of similar incidents is a problem."
     )

@@ -17,24 +17,19 @@ def has_controls(value: str) -> bool:
     return any(ord(ch) in _CONTROLS for ch in value)
 
 
-# Function words: they carry grammar, not meaning.  Evidence, highlights and term lists skip
-# them ("on", "the", "about" say nothing about a network outage).  Words that carry meaning in
-# a request are deliberately absent: "not", "no", "down", "all", "nobody", "everyone", "cannot".
+# Words that carry no topic: never evidence, never highlighted, never a cluster's label ("on",
+# "the", "about" say nothing about a network outage).  English function words (Elasticsearch's
+# English list among them) and the desk's filler ("please", "same", "got", "thanks").
 STOP_WORDS = frozenset(
     """
-    a an the and or but nor so yet if then than that this these those there here
-    of on in at to for from by with about into onto over under after before between through
-    during without within upon off out up as per via
-    i me my mine myself we us our ours you your yours he him his she her hers it its they
-    them their theirs who whom whose which what when where why how
-    is are was were be been being am do does did doing have has had having
-    will would shall should can could may might must
-    s t d ll m re ve just also too very really quite please pls thanks thank hi hello dear
-    regards best cheers kind any some each every such own same other another more most
-    again further once only both either neither one get got
+    a about after all also am an and any another are as at be been being both but by can
+    cannot could d did do does doing during each either every for from further get got had
+    has have having he her here hers him his how i if in into is it its just kind ll m may
+    me might mine more most must my myself neither no nor not now of off on once one only
+    onto or other our ours out over own per please pls quite re really s same shall she
+    should since so some such t than that the their theirs them then there these they this
+    those through to too under up upon us ve very via was we were what when where which
+    while who whom whose why will with within without would yet you your yours
+    thanks thank hi hello dear regards best cheers
     """.split()
 )
-
-
-def is_stop_word(word: str) -> bool:
-    return word.lower() in STOP_WORDS

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from core.time import aware
-from indexer.normalize import normalize
+from indexer.normalize import normalize, strip_markdown
 from indexer.types import IndexDoc
 from kb.models import Article, Ticket
 
@@ -22,14 +22,20 @@ def parse_doc_id(value: str) -> tuple[str, int]:
 
 
 def search_fields(record: Ticket | Article) -> tuple[str, str]:
-    """(title, body) as indexed for BM25: normalised; a ticket's body includes its resolution."""
-    title = normalize(record.title)
+    """(title, body) as indexed for BM25 and cut into snippets: normalised, without markdown
+    syntax; a ticket's body includes its resolution."""
+    title = normalize(strip_markdown(record.title))
     if isinstance(record, Ticket):
-        body = normalize(record.description)
-        if record.resolution:
-            body = f"{body}\nResolution: {normalize(record.resolution)}".strip()
+        body = normalize(strip_markdown(record.description))
+        if has_resolution(record):
+            body = f"{body}\nResolution: {normalize(strip_markdown(record.resolution))}".strip()
         return title, body
-    return title, normalize(record.body)
+    return title, normalize(strip_markdown(record.body))
+
+
+def has_resolution(record: Ticket | Article) -> bool:
+    """Whether the record holds an answer: every article; a ticket with a resolution written."""
+    return not isinstance(record, Ticket) or bool((record.resolution or "").strip())
 
 
 def problem_text(record: Ticket | Article) -> tuple[str, str]:
@@ -99,4 +105,5 @@ def to_index_doc(record: Ticket | Article, vectors: np.ndarray) -> IndexDoc:
         status=record.status,
         created_at=created or index_date(record.created_at),
         content_hash=record.content_hash,
+        answered=has_resolution(record),
     )

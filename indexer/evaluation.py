@@ -11,13 +11,18 @@ import json
 import math
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInputError
 from core.settings import Settings
 from indexer.types import Filters
+
+if TYPE_CHECKING:
+    from indexer.service import Firstline
+    from models.encoder import Encoder
 
 DEPTH = 100
 
@@ -98,17 +103,18 @@ def metrics(runs: Iterable[tuple[Sequence[str], set[str]]]) -> dict[str, float |
     }
 
 
-def evaluate_retrieval(
+@contextmanager
+def temporary_index(
     docs: Path,
-    queries_path: Path,
     settings: Settings,
-    run_path: Path | None = None,
+    encoder: Encoder | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Index DOCS into a temporary store with ``settings``' backend and model; run QUERIES."""
+) -> Iterator[Firstline]:
+    """A service over a fresh temporary store (``settings``' backend and model) holding DOCS
+    as published articles, ingested through the production path; removed afterwards.
+    ``encoder`` replaces the configured one (a benchmark's cache of vectors)."""
     from indexer.service import Firstline
 
-    queries = load_queries(queries_path)
     with tempfile.TemporaryDirectory(prefix="firstline-eval-") as tmp:
         s = settings.model_copy(deep=True)
         s.data_dir = Path(tmp)
@@ -116,6 +122,8 @@ def evaluate_retrieval(
         s.search.index_dir = None
         s.elasticsearch.index_prefix = f"firstline-eval-{uuid.uuid4().hex[:10]}"
         service = Firstline(s)
+        if encoder is not None:
+            service._encoder = encoder
         try:
             total = service.ingestor.count_rows(docs)
             done = 0
@@ -139,27 +147,40 @@ def evaluate_retrieval(
                     f"{docs.name}: {len(report.skipped)} bad line(s), first at line "
                     f"{first.row}: {first.reason}"
                 )
-            runs = []
-            out = open(run_path, "w", encoding="utf-8") if run_path else None  # noqa: SIM115
-            try:
-                for i, q in enumerate(queries, start=1):
-                    exclude = [*q["exclude"]]
-                    hits = service.search(q["query"], k=DEPTH + len(exclude), filters=Filters())
-                    ranking = [h["external_id"] for h in hits if h["external_id"] not in exclude]
-                    ranking = ranking[:DEPTH]
-                    runs.append((ranking, set(q["relevant"])))
-                    if out:
-                        out.write(json.dumps({"query": q["query"], "ranking": ranking}) + "\n")
-                    if progress:
-                        progress("querying", i, len(queries))
-            finally:
-                if out:
-                    out.close()
+            yield service
         finally:
             drop = getattr(service.backend, "drop", None)
             if drop is not None and settings.search.backend != "embedded":
                 drop()  # the temporary index on a server goes too
             service.close()
+
+
+def evaluate_retrieval(
+    docs: Path,
+    queries_path: Path,
+    settings: Settings,
+    run_path: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Index DOCS into a temporary store with ``settings``' backend and model; run QUERIES."""
+    queries = load_queries(queries_path)
+    runs = []
+    with temporary_index(docs, settings, progress=progress) as service:
+        out = open(run_path, "w", encoding="utf-8") if run_path else None  # noqa: SIM115
+        try:
+            for i, q in enumerate(queries, start=1):
+                exclude = [*q["exclude"]]
+                hits = service.search(q["query"], k=DEPTH + len(exclude), filters=Filters())
+                ranking = [h["external_id"] for h in hits if h["external_id"] not in exclude]
+                ranking = ranking[:DEPTH]
+                runs.append((ranking, set(q["relevant"])))
+                if out:
+                    out.write(json.dumps({"query": q["query"], "ranking": ranking}) + "\n")
+                if progress:
+                    progress("querying", i, len(queries))
+        finally:
+            if out:
+                out.close()
     result = metrics(runs)
     result["backend"] = settings.search.backend
     return result

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from core.text import STOP_WORDS
+
 # Sign-off lines: the line holds only one of these (any case), optionally followed by one of
 # ",.!".  What follows it is a signature when at most four more lines come after it.
 _SIGN_OFF_WORDS = frozenset(
@@ -95,3 +97,71 @@ def query_terms(text: str) -> str:
     ``MAX_QUERY_TERMS`` of them (a pasted bug report is a query too)."""
     words = _NON_WORD.sub(" ", text.lower()).replace("_", " ").split()
     return " ".join(words[:MAX_QUERY_TERMS])
+
+
+def content_terms(text: str) -> str:
+    """:func:`query_terms` without stop words: the words a highlight may mark."""
+    return " ".join(w for w in query_terms(text).split() if w not in STOP_WORDS)
+
+
+# Markdown, removed from what is indexed for BM25 and snippets (never from the stored text):
+# the snippet a backend cuts from the body then shows the words, not the syntax.  Block syntax
+# is handled line by line; inline patterns are bounded (a span, a link text or a URL of at most
+# a few hundred characters), so the pass stays linear on any input.
+_MD_FENCE = re.compile(r"[ \t]*(?:```|~~~)")
+_MD_HEADING = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]+|$)")
+_MD_RULE = re.compile(r"[ \t]*(?:[-*_][ \t]*){3,}")
+_MD_TABLE_RULE = re.compile(r"[ \t|:-]*-{2,}[ \t|:-]*")
+_MD_QUOTE = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
+_MD_LIST = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+_MD_LINK_DEF = re.compile(r"[ \t]{0,3}\[[^\[\]\n]{1,200}\]:[ \t]*\S")
+_MD_IMAGE = re.compile(r"!\[([^\[\]\n]{0,200})\]\([^()\n]{0,500}\)")
+_MD_LINK = re.compile(r"\[([^\[\]\n]{1,200})\](?:\([^()\n]{0,500}\)|\[[^\[\]\n]{0,200}\])")
+_MD_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]{1,500})>")
+_MD_CODE = re.compile(r"(`{1,3})([^`\n]{1,300})\1")
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)([^\n]{1,300}?)(?<=\S)\1")
+_MD_STRIKE = re.compile(r"~~(?=\S)([^~\n]{1,300}?)(?<=\S)~~")
+_MD_EM = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]{1,300}?)(?<=[^\s*])\*(?![\w*])")
+_MD_EM_UNDERSCORE = re.compile(r"(?<![\w_])_(?=[^\s_])([^_\n]{1,300}?)(?<=[^\s_])_(?![\w_])")
+
+
+def _markdown_line(line: str) -> str | None:
+    """One line without its block syntax; None for a line that is only syntax."""
+    if _MD_FENCE.match(line) or _MD_LINK_DEF.match(line):
+        return None
+    if _MD_RULE.fullmatch(line) or ("|" in line and _MD_TABLE_RULE.fullmatch(line)):
+        return None
+    m = _MD_HEADING.match(line)
+    if m:
+        line = line[m.end() :].rstrip(" \t")
+        bare = line.rstrip("#")
+        if bare != line and (not bare or bare[-1] in " \t"):  # a closing "##", not "C#"
+            line = bare.rstrip(" \t")
+        return line
+    m = _MD_QUOTE.match(line)
+    if m and m.end():
+        line = line[m.end() :]
+    m = _MD_LIST.match(line)
+    if m:
+        line = line[m.end() :]
+    stripped = line.strip(" \t")
+    if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
+        line = " · ".join(c.strip(" \t") for c in stripped[1:-1].split("|"))
+    return line
+
+
+def strip_markdown(text: str | None) -> str:
+    """``text`` as words: no heading marks, emphasis, list or quote markers, code fences or
+    table rules; a link or an image shows as its text.  Plain text comes back unchanged."""
+    if not text:
+        return ""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    t = "\n".join(out for out in map(_markdown_line, lines) if out is not None)
+    t = _MD_IMAGE.sub(r"\1", t)
+    t = _MD_LINK.sub(r"\1", t)
+    t = _MD_AUTOLINK.sub(r"\1", t)
+    t = _MD_CODE.sub(r"\2", t)
+    t = _MD_STRONG.sub(r"\2", t)
+    t = _MD_STRIKE.sub(r"\1", t)
+    t = _MD_EM.sub(r"\1", t)
+    return _MD_EM_UNDERSCORE.sub(r"\1", t)

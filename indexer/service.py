@@ -14,7 +14,7 @@ from core.settings import Settings
 from core.text import clean_text, has_controls
 from core.time import iso
 from indexer.backends.base import SearchBackend, create_backend
-from indexer.documents import doc_id, parse_doc_id, query_text
+from indexer.documents import doc_id, has_resolution, parse_doc_id, query_text
 from indexer.ingest import (
     Ingestor,
     IngestReport,
@@ -216,19 +216,26 @@ class Firstline:
         filters: Filters | None = None,
         mode: Mode = "hybrid",
         vector: np.ndarray | None = None,
+        weak: bool = True,
     ) -> list[dict[str, Any]]:
-        """Search; ``vector`` is the query's embedding when the caller already has it."""
+        """Search; ``vector`` is the query's embedding when the caller already has it.
+
+        Each hit's ``match`` is "strong" when its dense similarity to the query reaches
+        ``search.relevance_floor``, else "weak" (whatever mode ranked it); ``weak=False`` leaves
+        the weak ones out (what is offered as an answer)."""
         text = (text or "").strip()
         if not text:
             raise InvalidInputError("the query is empty")
         if k < 1:
             raise InvalidInputError("k must be at least 1")
-        if mode != "lexical" and vector is None:
+        if vector is None:  # lexical mode too: the floor rests on the dense similarity
             vector = self.encoder.encode([text])[0]
+        filters = filters or Filters()
         hits = self.backend.search(
-            SearchRequest(text=text, vector=vector, k=k, filters=filters or Filters(), mode=mode)
+            SearchRequest(text=text, vector=vector, k=k, filters=filters, mode=mode)
         )
-        return self._present(hits)
+        out = self._present(hits, filters)
+        return out if weak else [h for h in out if h["match"] == "strong"]
 
     def similar(
         self,
@@ -237,7 +244,8 @@ class Firstline:
         k: int = 5,
         source: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Resolved tickets most like a stored ticket (external id or ``ticket:<pk>``) or a text."""
+        """Resolved tickets (those with a resolution) most like a stored ticket (external id or
+        ``ticket:<pk>``) or a text."""
         if bool(ticket) == bool(text):
             raise InvalidInputError("give either a ticket id or a text, not both")
         exclude: list[str] = []
@@ -246,7 +254,7 @@ class Firstline:
             text = query_text(row)
             exclude = [doc_id("ticket", row.id)]
         assert text is not None
-        return self.search(text, k, Filters(kinds=["ticket"], exclude_ids=exclude))
+        return self.search(text, k, Filters(kinds=["ticket"], exclude_ids=exclude, answered=True))
 
     def get_record(self, kind: str, ref: str, source: str | None = None) -> Ticket | Article:
         model = RECORD_TYPES.get(kind)
@@ -276,7 +284,7 @@ class Firstline:
     def get(self, kind: str, ref: str, source: str | None = None) -> dict[str, Any]:
         return record_dict(self.get_record(kind, ref, source))
 
-    def _present(self, hits: list[Hit]) -> list[dict[str, Any]]:
+    def _present(self, hits: list[Hit], filters: Filters) -> list[dict[str, Any]]:
         by_kind: dict[str, list[int]] = {}
         for h in hits:
             kind, pk = parse_doc_id(h.id)
@@ -285,8 +293,8 @@ class Firstline:
         with self.db.session() as s:
             for kind, pks in by_kind.items():
                 model = RECORD_TYPES[kind]
-                for r in s.scalars(select(model).where(model.id.in_(pks))):
-                    rows[doc_id(kind, r.id)] = r
+                for row in s.scalars(select(model).where(model.id.in_(pks))):
+                    rows[doc_id(kind, row.id)] = row  # type: ignore[attr-defined,assignment]
         out = []
         for h in hits:
             r = rows.get(h.id)
@@ -294,6 +302,8 @@ class Firstline:
                 continue
             if isinstance(r, Article) and r.status != "published":
                 continue  # unpublished since the index last saw it: never suggest it
+            if filters.answered and not has_resolution(r):
+                continue  # no resolution (indexed before the index kept that, or since removed)
             item: dict[str, Any] = {
                 "id": h.id,
                 "kind": h.kind,
@@ -303,6 +313,7 @@ class Firstline:
                 "category": r.category,
                 "status": r.status,
                 "score": round(h.score, 6),
+                "match": match_label(h.dense_score, self.settings.search.relevance_floor),
                 "snippet": h.snippet,
                 "highlights": h.highlights,
                 "why": {
@@ -426,3 +437,13 @@ def _record_pk(ref: str, kind: str) -> int | None:
         return None
     pk = int(digits)
     return pk if 1 <= pk <= 2**63 - 1 else None
+
+
+def match_label(dense_score: float | None, floor: float) -> str:
+    """ "strong" when the dense similarity reaches the relevance floor, else "weak"."""
+    return "strong" if dense_score is not None and dense_score >= floor else "weak"
+
+
+def match_score(hit: dict[str, Any]) -> float | None:
+    """The score a presented hit's ``match`` came from: its dense similarity to the query."""
+    return (hit.get("why") or {}).get("dense_score")

@@ -33,6 +33,7 @@ class IndexDoc:
     status: str | None = None
     created_at: datetime | None = None
     content_hash: str | None = None  # the SQL row's hash: lets `verify` compare record and index
+    answered: bool = True  # holds an answer: an article, or a ticket with a resolution
 
 
 @dataclass(slots=True)
@@ -51,6 +52,9 @@ class Filters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     exclude_ids: list[str] | None = None
+    # True: only documents holding an answer (articles, tickets with a resolution).  A document
+    # indexed before the index knew this passes; the service checks the record.
+    answered: bool = False
 
     def __post_init__(self) -> None:
         # One form for the backends to compare: aware UTC within the supported range (the API
@@ -70,6 +74,7 @@ class Filters:
             or self.date_from
             or self.date_to
             or self.exclude_ids
+            or self.answered
         )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from core.settings import KbSettings
+from core.text import STOP_WORDS
 from core.time import aware, iso, utcnow
 from kb.db import Database
 from kb.desk import sla_status
@@ -23,11 +24,6 @@ from kb.models import Article, Correction, DeskTicket, Event, SearchLog, TriageR
 
 TRIAGE_FIELDS = ("type", "impact", "urgency", "category", "assignment_group", "tier")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
-_STOP = set(
-    "a an and are as at be but by can cannot for from has have i in is it its my not of on or "
-    "our since so the this to was we when with will you your after all any does get got no "
-    "now please same there they up us what why".split()
-)
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
@@ -49,8 +45,10 @@ def _label(tickets: Sequence[DeskTicket], n: int = 4) -> str:
     they first appear in: a name an editor can read, the same on every run."""
     docs, titles, first = Counter(), Counter(), {}  # type: ignore[var-annotated]
     for t in tickets:
-        title_words = [w for w in _WORD.findall(t.title.lower()) if w not in _STOP]
-        words = title_words + [w for w in _WORD.findall(t.description.lower()) if w not in _STOP]
+        title_words = [w for w in _WORD.findall(t.title.lower()) if w not in STOP_WORDS]
+        words = title_words + [
+            w for w in _WORD.findall(t.description.lower()) if w not in STOP_WORDS
+        ]
         for w in words:
             first.setdefault(w, len(first))
         docs.update(set(words))
@@ -89,9 +87,13 @@ def best_article_score(triage: dict[str, Any] | None) -> float | None:
 
 
 class Insights:
-    def __init__(self, db: Database, settings: KbSettings) -> None:
+    """``relevance_floor``: the search setting below which a hit is a weak match; a ticket or
+    search whose best article stays below it had no good article (one floor for both)."""
+
+    def __init__(self, db: Database, settings: KbSettings, relevance_floor: float) -> None:
         self.db = db
         self.settings = settings
+        self.relevance_floor = relevance_floor
 
     # -- duplicates ----------------------------------------------------------------------
     def duplicates(
@@ -132,9 +134,9 @@ class Insights:
 
     # -- knowledge gaps ------------------------------------------------------------------
     def gaps(self, days: int | None = None, limit: int = 20) -> dict[str, Any]:
-        """Clusters of recent desk tickets that had no good article (best suggestion below
-        ``good_article_score`` and not resolved by reusing one), ranked by size; and the
-        recent searches that found nothing good."""
+        """Clusters of recent desk tickets that had no good article (no suggested article
+        cleared the relevance floor, and not resolved by reusing one), ranked by size; and the
+        recent searches that found nothing good (no article hit at or above the floor)."""
         cfg = self.settings
         since = utcnow() - timedelta(days=days or cfg.gap_days)
         with self.db.session() as s:
@@ -152,7 +154,7 @@ class Insights:
             best = best_article_score(t.triage)
             if t.outcome == "reuse" or t.embedding is None:
                 continue
-            if best is None or best < cfg.good_article_score:
+            if best is None or best < self.relevance_floor:
                 lacking.append((t, best))
         clusters: list[dict[str, Any]] = []
         if lacking:
@@ -181,7 +183,7 @@ class Insights:
         weak = Counter(
             " ".join(q.query.lower().split())
             for q in searches
-            if q.hits == 0 or (q.top_score is not None and q.top_score < cfg.good_article_score)
+            if q.hits == 0 or q.top_score is None or q.top_score < self.relevance_floor
         )
         return {
             "since": iso(since),

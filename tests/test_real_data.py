@@ -20,7 +20,10 @@ from bench.make_seamonkey import build as build_seamonkey
 from core.settings import Settings
 from indexer.evaluation import evaluate_retrieval
 from indexer.service import Firstline
+from indexer.types import Filters
 from models.encoder import get_encoder
+from tests.conftest import DEMO
+from triage.service import Triager, request_text
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -125,3 +128,41 @@ def test_elasticsearch_ranks_like_the_embedded_backend(
     assert elastic["queries"] == embedded["queries"] == 79
     assert abs(elastic["map"] - embedded["map"]) <= 0.02
     assert elastic["map"] >= 0.9
+
+
+@pytest.mark.slow
+def test_the_desk_offers_only_answers_that_fit_with_the_real_model(tmp_path: Path) -> None:
+    """Issue 12: a floor-wide outage was offered Teams phone, WMS scanner and VPN articles, each
+    with "Resolve with this".  With the default relevance floor on the real model it is offered
+    the outage checklist alone, and a request the KB knows nothing of is offered nothing."""
+    settings = Settings(data_dir=tmp_path)
+    svc = Firstline(settings)
+    try:
+        svc.ingest_file(DEMO / "articles.jsonl", kind="article")
+        svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket")
+        triager = Triager(settings, svc)
+
+        def card(title: str, description: str) -> tuple[dict, str]:
+            text = request_text(title, description)
+            return triager.suggestions(text, 5, svc.encoder.encode([text])[0])
+
+        found, status = card(
+            "Network down on the whole floor",
+            "The network is down for the whole 3rd floor, nobody can work.",
+        )
+        assert status == "ok"
+        assert [h["title"] for h in found["suggested_articles"]] == [
+            "Floor-wide Wi-Fi or wired network outage: triage checklist"
+        ]
+        assert found["similar_tickets"]
+        assert all(h["resolution"] and h["match"] == "strong" for h in found["similar_tickets"])
+
+        found, status = card("Quarterly revenue forecast", "The spreadsheet macro breaks.")
+        assert found == {"suggested_articles": [], "similar_tickets": []}
+        assert status == "no_match"
+
+        hits = svc.search("wifi down for the entire floor", k=5, filters=Filters(kinds=["article"]))
+        assert [h["match"] for h in hits] == ["strong"] + ["weak"] * (len(hits) - 1)
+        assert "outage" in hits[0]["title"]
+    finally:
+        svc.close()

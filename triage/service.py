@@ -463,16 +463,20 @@ class Triager:
     def suggestions(
         self, text: str, k: int, vector: np.ndarray
     ) -> tuple[dict[str, list[dict[str, Any]]], str]:
-        """Published articles and similar resolved tickets, and "ok"; with the search engine
-        unreachable, none and "unavailable" (degraded, not down: the request is still taken)."""
+        """Published articles and resolved tickets (with a resolution) that clear the relevance
+        floor, never padded with weak ones; and "ok", or "no_match" when no article clears it (no
+        good KB match: capture one when it is solved).  With the search engine unreachable, none
+        and "unavailable" (degraded, not down: the request is still taken)."""
         published = Filters(kinds=["article"], statuses=["published"])
+        resolved = Filters(kinds=["ticket"], answered=True)
         try:
-            articles = self.service.search(text, k, published, vector=vector)
-            tickets = self.service.search(text, k, Filters(kinds=["ticket"]), vector=vector)
+            articles = self.service.search(text, k, published, vector=vector, weak=False)
+            tickets = self.service.search(text, k, resolved, vector=vector, weak=False)
         except BackendUnavailableError as e:
             logging.getLogger("firstline.triage").warning("suggestions unavailable: %s", e)
             return {"suggested_articles": [], "similar_tickets": []}, "unavailable"
-        return {"suggested_articles": articles, "similar_tickets": tickets}, "ok"
+        found = {"suggested_articles": articles, "similar_tickets": tickets}
+        return found, "ok" if articles else "no_match"
 
     def _tier(
         self,
@@ -480,8 +484,9 @@ class Triager:
         priority: str | None,
         suggested: dict[str, list[dict[str, Any]]],
     ) -> None:
-        """Changes and major incidents go to second line; otherwise a strong match with a
-        known answer makes the request first-line resolvable."""
+        """Changes and major incidents go to second line; otherwise a strong match (one that
+        clears the relevance floor) with a known answer makes the request first-line
+        resolvable."""
         tier = fields["tier"]
         if fields["type"]["value"] == "change":
             tier.update(
@@ -502,12 +507,12 @@ class Triager:
                 rule=f"{priority}: highest impact and urgency, a major incident",
             )
             return
-        threshold = self.settings.triage.kb_match_threshold
+        floor = self.settings.search.relevance_floor
         best = None
         for hit in suggested["suggested_articles"] + suggested["similar_tickets"]:
             dense = hit["why"].get("dense_score") or 0.0
             answer = hit["kind"] == "article" or bool(hit.get("resolution"))
-            if answer and dense >= threshold and (best is None or dense > best[0]):
+            if answer and hit.get("match") == "strong" and (best is None or dense > best[0]):
                 best = (dense, hit)
         if best is not None and not tier.get("decided_by", "").startswith("rule"):
             tier.update(
@@ -515,14 +520,14 @@ class Triager:
                 abstained=False,
                 decided_by="rule:kb_match",
                 rule=f"{best[1]['kind']} {best[1]['external_id']} matches with "
-                f"similarity {best[0]:.2f} (≥ {threshold}) and has an answer",
+                f"similarity {best[0]:.2f} (≥ {floor}, the relevance floor) and has an answer",
             )
         elif tier["value"] is None and tier["decided_by"] == "none":
             tier.update(
                 value="second_line",
                 abstained=False,
                 decided_by="rule:no_kb_match",
-                rule=f"no article or resolved ticket with similarity ≥ {threshold}",
+                rule=f"no article or resolved ticket clears the relevance floor ({floor})",
             )
 
     def _priority(self, impact: str | None, urgency: str | None) -> dict[str, Any]:

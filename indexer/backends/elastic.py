@@ -27,7 +27,7 @@ from core.errors import BackendUnavailableError, InvalidInputError
 from core.settings import ElasticsearchSettings, SearchSettings
 from core.time import iso
 from indexer.fusion import Fused, hybrid, single, to_hit
-from indexer.normalize import query_terms
+from indexer.normalize import content_terms, query_terms
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
 
 log = logging.getLogger("firstline.elasticsearch")
@@ -55,6 +55,7 @@ def mapping(dim: int) -> dict[str, Any]:
             "category": {"type": "keyword"},
             "status": {"type": "keyword"},
             "created_at": {"type": "date"},
+            "answered": {"type": "boolean"},
             "title": {
                 "type": "text",
                 "analyzer": "english",
@@ -179,17 +180,18 @@ class ElasticsearchBackend:
                         f"index {index} holds {m.get('dim')}-dim vectors but the encoder makes "
                         f"{self.dim}: run `firstline reindex` after changing the model"
                     )
-                if "content_hash" not in body["mappings"].get("properties", {}):
-                    # An index made before `verify` existed: adding a field is allowed.
-                    self._call(
-                        "add field",
-                        lambda index=index: self.client.indices.put_mapping(
-                            index=index,
-                            properties={
-                                "content_hash": mapping(self.dim)["properties"]["content_hash"]
-                            },
-                        ),
-                    )
+                # An index made before `verify` (content_hash) or the answered filter existed:
+                # adding a field is allowed; its documents lack it until `firstline reindex`.
+                held = body["mappings"].get("properties", {})
+                for field in ("content_hash", "answered"):
+                    if field not in held:
+                        self._call(
+                            "add field",
+                            lambda index=index, field=field: self.client.indices.put_mapping(
+                                index=index,
+                                properties={field: mapping(self.dim)["properties"][field]},
+                            ),
+                        )
         self._ready = True
 
     # -- writing -------------------------------------------------------------------------
@@ -206,6 +208,7 @@ class ElasticsearchBackend:
             "category": d.category,
             "status": d.status,
             "created_at": iso(d.created_at),
+            "answered": d.answered,
             "title": d.title,
             "body": d.body,
             "title_vector": title.tolist(),
@@ -279,6 +282,8 @@ class ElasticsearchBackend:
                 must.append({"range": {"created_at": rng}})
             if f.exclude_ids:
                 must_not.append({"ids": {"values": list(f.exclude_ids)}})
+            if f.answered:  # a document indexed before the field existed passes
+                must_not.append({"term": {"answered": False}})
         return {"bool": {"filter": must, "must_not": must_not}}
 
     def count(self, filters: Filters | None = None) -> int:
@@ -450,7 +455,15 @@ class ElasticsearchBackend:
                 feedback_weight=s.feedback_weight,
                 feedback=self._similarity_to if vec is not None else None,
             )
-        return self._hits(fused[: request.k], request.text)
+            return self._hits(fused[: request.k], request.text)
+        top = fused[: request.k]
+        if request.vector is not None and top:
+            # Every hit carries its exact dense score, whatever ranked it (the relevance floor):
+            # a kNN candidate's score covers only the clauses that found it.
+            exact = self._exact_dense(request.vector, [f.id for f in top])
+            for f in top:
+                f.dense_score = exact.get(f.id)
+        return self._hits(top, request.text)
 
     def _rrf(
         self,
@@ -504,7 +517,7 @@ class ElasticsearchBackend:
                 "body": {"fragment_size": chars, "number_of_fragments": 1, "no_match_size": chars}
             },
         }
-        terms = query_terms(text)
+        terms = content_terms(text)  # never mark a stop word ("the", "for")
         if terms:
             highlight["highlight_query"] = {
                 "multi_match": {"query": terms, "fields": ["title", "body"]}

@@ -183,7 +183,13 @@ class EmbeddedBackend:
                 feedback=vectors.similarity_to if request.vector is not None else None,
             )
         top = fused[: request.k]
-        docs = v.text.documents([f.id for f in top], query if request.highlight else None, searcher)
+        if request.mode == "lexical" and request.vector is not None:
+            # Every hit carries its dense score, whatever ranked it (the relevance floor).
+            exact = vectors.scores(request.vector, [f.id for f in top])
+            for f in top:
+                f.dense_score = exact.get(f.id)
+        marks = v.text.highlight_query(request.text) if request.highlight else None
+        docs = v.text.documents([f.id for f in top], marks, searcher)
         hits = []
         for f in top:
             stored = docs.get(f.id)

@@ -11,11 +11,13 @@ from pathlib import Path
 import tantivy
 
 from core.time import aware
-from indexer.normalize import query_terms
+from indexer.normalize import content_terms, query_terms
 from indexer.types import Filters, IndexDoc
 
 
-def _schema() -> tantivy.Schema:
+def _schema(answered: bool = True) -> tantivy.Schema:
+    """The index schema; ``answered=False`` is the schema of indexes made before the field
+    existed (they open as they are until `firstline reindex` rebuilds them)."""
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
     sb.add_text_field("kind", stored=True, tokenizer_name="raw")
@@ -25,6 +27,8 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("body", stored=True, tokenizer_name="en_stem")
     sb.add_date_field("created", stored=True, indexed=True, fast=True)
     sb.add_integer_field("key", stored=False, indexed=False, fast=True)
+    if answered:
+        sb.add_text_field("answered", stored=False, tokenizer_name="raw")
     return sb.build()
 
 
@@ -67,9 +71,17 @@ class TextIndex:
         self.path = path
         self.title_boost = title_boost
         self.snippet_chars = snippet_chars
-        self.schema = _schema()
         path.mkdir(parents=True, exist_ok=True)
-        self.index = tantivy.Index(self.schema, path=str(path))
+        self.knows_answered = True
+        self.schema = _schema()
+        try:
+            self.index = tantivy.Index(self.schema, path=str(path))
+        except ValueError as e:
+            if "schema does not match" not in str(e):
+                raise
+            self.knows_answered = False
+            self.schema = _schema(answered=False)
+            self.index = tantivy.Index(self.schema, path=str(path))
         self._write_lock = threading.Lock()  # writers only; searches never take it
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
@@ -87,6 +99,8 @@ class TextIndex:
                         "status": d.status or "",
                         "key": doc_key(d.id),
                     }
+                    if self.knows_answered:
+                        fields["answered"] = "yes" if d.answered else "no"
                     if d.created_at is not None:
                         created = d.created_at
                         if created.tzinfo is None:
@@ -139,12 +153,10 @@ class TextIndex:
         return must
 
     def build_query(self, text: str, filters: Filters | None) -> tantivy.Query | None:
-        terms = query_terms(text)
-        if not terms:
+        """The ranking query: the user's words over title and body, within the filters."""
+        query = self._words(query_terms(text))
+        if query is None:
             return None
-        query, _errors = self.index.parse_query_lenient(
-            terms, ["title", "body"], field_boosts={"title": self.title_boost}
-        )
         clauses = [(tantivy.Occur.Must, query)]
         clauses += [(tantivy.Occur.Must, q) for q in self._filter_clauses(filters)]
         if filters and filters.exclude_ids:
@@ -154,7 +166,22 @@ class TextIndex:
                     tantivy.Query.term_set_query(self.schema, "id", list(filters.exclude_ids)),
                 )
             )
+        if filters and filters.answered and self.knows_answered:
+            no = tantivy.Query.term_query(self.schema, "answered", "no")
+            clauses.append((tantivy.Occur.MustNot, no))
         return tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else query
+
+    def highlight_query(self, text: str) -> tantivy.Query | None:
+        """What a snippet marks: the query's words but its stop words ("the", "for")."""
+        return self._words(content_terms(text))
+
+    def _words(self, terms: str) -> tantivy.Query | None:
+        if not terms:
+            return None
+        query, _errors = self.index.parse_query_lenient(
+            terms, ["title", "body"], field_boosts={"title": self.title_boost}
+        )
+        return query
 
     def searcher(self) -> tantivy.Searcher:
         """A point-in-time view: one search ranks and fetches from the same one, and a commit

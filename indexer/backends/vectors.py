@@ -98,6 +98,7 @@ class VectorSnapshot:
     category: np.ndarray
     status: np.ndarray
     created: np.ndarray
+    answered: np.ndarray  # 1 holds an answer, 0 does not, -1 unknown (indexed before it was kept)
     categories: _Vocab
     statuses: _Vocab
     dead_chunks: int
@@ -120,6 +121,8 @@ class VectorSnapshot:
             m &= self.created >= filters.date_from.timestamp()
         if filters.date_to:
             m &= self.created <= filters.date_to.timestamp()
+        if filters.answered:
+            m &= self.answered != 0
         for doc_id in filters.exclude_ids or ():
             p = self.pos.get(doc_id)
             if p is not None:
@@ -236,6 +239,7 @@ class VectorStore:
         self._category = _Grow(np.int32)
         self._status = _Grow(np.int32)
         self._created = _Grow(np.float64)
+        self._answered = _Grow(np.int8)
         self.categories = _Vocab()
         self.statuses = _Vocab()
         self.n = 0  # document rows (alive or not)
@@ -254,6 +258,8 @@ class VectorStore:
         cols = {r[1] for r in conn.execute("PRAGMA table_info(vectors)")}
         if "hash" not in cols:  # stores made before `verify` existed
             conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
+        if "answered" not in cols:  # stores made before it was kept: NULL, unknown
+            conn.execute("ALTER TABLE vectors ADD COLUMN answered INTEGER")
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
         # Which documents each write transaction (generation) touched, so another process
@@ -307,7 +313,7 @@ class VectorStore:
                     if not self._catch_up(conn, gen):
                         self._reset_memory()
                         rows = conn.execute(
-                            "SELECT id, kind, category, status, created, title, chunks "
+                            "SELECT id, kind, category, status, created, title, chunks, answered "
                             "FROM vectors ORDER BY rowid"
                         ).fetchall()
                         self._append_rows(rows)
@@ -337,8 +343,8 @@ class VectorStore:
         for i in range(0, len(changed), _SQL_VARS):
             part = changed[i : i + _SQL_VARS]
             rows += conn.execute(
-                "SELECT id, kind, category, status, created, title, chunks FROM vectors "
-                f"WHERE id IN ({','.join('?' * len(part))}) ORDER BY rowid",
+                "SELECT id, kind, category, status, created, title, chunks, answered "
+                f"FROM vectors WHERE id IN ({','.join('?' * len(part))}) ORDER BY rowid",
                 part,
             ).fetchall()
         present = {r[0] for r in rows}
@@ -369,6 +375,7 @@ class VectorStore:
             category=self._category.a[:n],
             status=self._status.a[:n],
             created=self._created.a[:n],
+            answered=self._answered.a[:n],
             categories=self.categories,
             statuses=self.statuses,
             dead_chunks=self._dead_chunks,
@@ -385,10 +392,11 @@ class VectorStore:
             self._category,
             self._status,
             self._created,
+            self._answered,
         ):
             g.ensure(self.n + len(rows))
         self._chunks.ensure(self.m + chunk_total)
-        for doc_id, kind, category, status, created, title, chunks in rows:
+        for doc_id, kind, category, status, created, title, chunks, answered in rows:
             old = self.pos.get(doc_id)
             if old is not None:
                 self._kill(old)
@@ -402,6 +410,7 @@ class VectorStore:
             self._category.a[i] = self.categories.code(category)
             self._status.a[i] = self.statuses.code(status)
             self._created.a[i] = np.nan if created is None else created
+            self._answered.a[i] = -1 if answered is None else int(bool(answered))
             self.ids.append(doc_id)
             self.pos[doc_id] = i
             self.n += 1
@@ -449,6 +458,7 @@ class VectorStore:
                     created,
                     title.tobytes(),
                     np.ascontiguousarray(chunks).tobytes(),
+                    int(d.answered),
                 )
             )
         with self._lock:
@@ -456,8 +466,8 @@ class VectorStore:
             with self.conn:
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO vectors "
-                    "(id, kind, category, status, created, title, chunks, hash) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
+                    "(id, kind, category, status, created, title, chunks, answered, hash) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
                     [(*r, h) for r, h in zip(rows, hashes, strict=True)],
                 )
                 gen = self._commit_change([r[0] for r in rows])

@@ -112,6 +112,22 @@ def test_search_json_and_kind_filter(runner: CliRunner, tickets_csv: Path) -> No
     assert result.stdout.strip() == "no results"
 
 
+@pytest.mark.parametrize(("floor", "weak"), [("0.99", True), ("-1", False)])
+def test_search_says_when_a_hit_is_a_weak_match(
+    runner: CliRunner,
+    tickets_csv: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    floor: str,
+    weak: bool,
+) -> None:
+    monkeypatch.setenv("FIRSTLINE_SEARCH__RELEVANCE_FLOOR", floor)
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["ingest", str(tickets_csv)]).exit_code == 0
+    first = runner.invoke(app, ["search", "printer jams in tray"]).stdout.splitlines()[0]
+    assert "Printer on floor 3 jams" in first
+    assert ("weak match" in first) == weak
+
+
 def test_reingest_reports_unchanged_rows(runner: CliRunner, tickets_csv: Path) -> None:
     runner.invoke(app, ["ingest", str(tickets_csv)])
     result = runner.invoke(app, ["ingest", str(tickets_csv), "--json"])

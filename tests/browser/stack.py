@@ -19,7 +19,7 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from core.settings import ModelSettings, Settings
+from core.settings import ModelSettings, SearchSettings, Settings
 from indexer.service import Firstline
 from tests.conftest import ADMIN_KEY, DEMO, ROOT, free_port, make_settings, stop_process
 from triage.service import Triager
@@ -159,8 +159,11 @@ def running_stack(data_dir: Path, real_model: bool = False) -> Iterator[Stack]:
     """Everything up on free ports, with an agent key (alice) and an editor key (erin);
     stopped on exit.  The hashing encoder unless ``real_model`` (the sentence encoder)."""
     settings = make_settings(data_dir)
-    if real_model:
-        settings = settings.model_copy(update={"model": ModelSettings()})
+    if real_model:  # the real encoder, and the relevance floor measured for it
+        search = settings.search.model_copy(
+            update={"relevance_floor": SearchSettings().relevance_floor}
+        )
+        settings = settings.model_copy(update={"model": ModelSettings(), "search": search})
     prepare_data(settings)
     with api_server(settings) as api_url:
         agent = create_key(api_url, "alice", "agent")

@@ -265,3 +265,43 @@ class BackendContract:
     def test_query_without_lexical_match_still_searches_dense(self, backend) -> None:  # noqa: ANN001
         hits = backend.search(req("zzzqqq xxyyzz", mode="hybrid"))
         assert hits and all(h.lexical_rank is None for h in hits)
+
+    @pytest.mark.parametrize("mode", ["hybrid", "lexical", "dense"])
+    def test_a_ticket_without_resolution_is_left_out_of_answered_searches(
+        self,
+        backend,  # noqa: ANN001
+        mode,  # noqa: ANN001
+    ) -> None:
+        open_ticket = doc(
+            "ticket:9",
+            "ticket",
+            "vpn keeps disconnecting at home",
+            "The VPN drops every ten minutes, nobody has looked at it yet.",
+            "VPN",
+            "resolved",  # an import's default status: only the missing resolution tells
+            "2026-05-20",
+        )
+        open_ticket.answered = False
+        backend.upsert([open_ticket])
+        assert "ticket:9" in {h.id for h in backend.search(req("vpn disconnecting", mode=mode))}
+        hits = backend.search(req("vpn disconnecting", mode=mode, kinds=["ticket"], answered=True))
+        assert hits and "ticket:9" not in {h.id for h in hits}
+        assert "ticket:2" in {h.id for h in hits}  # the resolved one is still found
+
+    @pytest.mark.parametrize("mode", ["hybrid", "lexical", "dense"])
+    def test_every_hit_carries_its_dense_score(self, backend, mode) -> None:  # noqa: ANN001
+        hits = backend.search(req("the jammed paper in the printer", mode=mode, k=6))
+        assert hits and all(h.dense_score is not None for h in hits)
+        assert all(-1.0 <= h.dense_score <= 1.0 for h in hits)
+
+    def test_highlights_never_mark_a_stop_word(self, backend) -> None:  # noqa: ANN001
+        from core.text import STOP_WORDS
+
+        hits = backend.search(req("the jammed paper for the printer and the tray", k=6))
+        marked = [h.snippet[s:e].lower() for h in hits for s, e in h.highlights]
+        assert "jammed" in marked and "paper" in marked
+        assert not [w for w in marked if w in STOP_WORDS]
+
+    def test_a_query_of_stop_words_only_highlights_nothing(self, backend) -> None:  # noqa: ANN001
+        hits = backend.search(req("the and for to", k=6))
+        assert all(h.highlights == [] and h.snippet for h in hits)

@@ -150,3 +150,33 @@ def test_malformed_id_is_refused_before_anything_is_written(make_backend) -> Non
     with pytest.raises(ValueError, match="not of the form"):
         b.upsert([good, bad])
     assert b.count() == 0 and b.ids() == set()
+
+
+def test_an_index_made_before_the_answered_field_still_opens_and_searches(
+    make_backend,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An upgrade keeps answering from the old index until `firstline reindex` rebuilds it:
+    its documents pass an answered search (the service then checks the record)."""
+    import sqlite3
+
+    from indexer.backends import text
+
+    legacy = text._schema(answered=False)
+    monkeypatch.setattr(text, "_schema", lambda answered=True: legacy)
+    old = make_backend()
+    old.upsert(corpus())
+    path = old.version.path / "vectors.sqlite"
+    old.close()
+    with sqlite3.connect(path) as conn:  # as the store was before the column existed
+        conn.execute("ALTER TABLE vectors DROP COLUMN answered")
+    monkeypatch.undo()
+    b = make_backend()
+    assert not b.version.text.knows_answered
+    for mode in ("hybrid", "lexical", "dense"):
+        hits = b.search(req("vpn disconnecting", mode=mode, kinds=["ticket"], answered=True))
+        assert "ticket:2" in {h.id for h in hits}
+    target = b.begin_rebuild()
+    target.upsert(corpus())
+    target.commit()
+    assert b.version.text.knows_answered

@@ -7,7 +7,13 @@ from hypothesis import example, given
 
 from core.text import clean_text
 from indexer.documents import windows
-from indexer.normalize import MAX_QUERY_TERMS, normalize, query_terms
+from indexer.normalize import (
+    MAX_QUERY_TERMS,
+    content_terms,
+    normalize,
+    query_terms,
+    strip_markdown,
+)
 from tests.adversarial import (
     MAX_CHARS,
     adversarial_text,
@@ -128,6 +134,10 @@ def test_the_request_that_froze_the_api_is_normalised_at_100_kb() -> None:
 @example("thanks\n" * 20_000)
 @example("\n" * MAX_CHARS)
 @example("a" * MAX_CHARS)
+@example("[" * MAX_CHARS)
+@example("**a" * (MAX_CHARS // 3))
+@example(" " * (MAX_CHARS - 2) + "#x")
+@example("| --" * (MAX_CHARS // 4))
 @given(adversarial_text)
 def test_every_normaliser_stays_linear_on_adversarial_text(text: str) -> None:
     with hard_stop():
@@ -135,3 +145,51 @@ def test_every_normaliser_stays_linear_on_adversarial_text(text: str) -> None:
         assert len(query_terms(text).split()) <= MAX_QUERY_TERMS
         assert len(clean_text(text)) <= len(text)
         assert windows(normalize(text), 128, 96) is not None
+        assert len(strip_markdown(text)) <= len(text) + len(text) // 2  # " · " for "|"
+        assert len(content_terms(text).split()) <= MAX_QUERY_TERMS
+
+
+def test_markdown_becomes_words() -> None:
+    text = (
+        "## Reset your **password**\n\n"
+        "1. Open [the portal](https://pw.example/reset) and sign in.\n"
+        "2. Click *Forgot password* - see ![the button](shot.png)\n"
+        "- Run `sspr --reset` as __admin__\n"
+        "> Never share a ~~temporary~~ password.\n"
+        "---\n"
+        "| step | who |\n|---|:--:|\n| unlock | agent |\n"
+        "```\nprint(1)\n```\n"
+        "### Notes ###\n"
+        "[portal]: https://pw.example\n"
+    )
+    assert strip_markdown(text).rstrip("\n").split("\n") == [
+        "Reset your password",
+        "",
+        "Open the portal and sign in.",
+        "Click Forgot password - see the button",
+        "Run sspr --reset as admin",
+        "Never share a temporary password.",
+        "step · who",
+        "unlock · agent",
+        "print(1)",
+        "Notes",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Outlook keeps asking for my password",
+        "snake_case_name and 2*3*4 and C# and #hashtag",
+        "Printer on floor 3 - jammed again (tray 2)",
+        "Error 0x80070005: access denied",
+        "a * b * c",
+    ],
+)
+def test_plain_text_is_not_taken_for_markdown(text: str) -> None:
+    assert strip_markdown(text) == text
+
+
+def test_content_terms_drop_stop_words() -> None:
+    assert content_terms("The WiFi is down for the entire floor!") == "wifi down entire floor"
+    assert content_terms("to be or not to be") == ""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConflictError
-from core.settings import KbSettings
+from core.settings import KbSettings, SearchSettings
 from kb.auth import Audit, Keys
 from kb.curation import Knowledge
 from kb.db import Database
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres
 def test_desk_curation_keys_and_figures_on_postgresql(postgres_url: str) -> None:
     db = Database(postgres_url)
     try:
-        kb, insights = Knowledge(db), Insights(db, KbSettings())
+        kb, insights = Knowledge(db), Insights(db, KbSettings(), SearchSettings().relevance_floor)
         desk = Desk(db, kb)
         before = insights.dashboard()
         a = kb.create("PG: reset a password", "Use SSPR.", "ana", "Accounts", ["password"])

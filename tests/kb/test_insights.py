@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConflictError, InvalidInputError
-from core.settings import KbSettings
+from core.settings import KbSettings, SearchSettings
 from core.time import utcnow
 from kb.curation import Knowledge
 from kb.db import Database
@@ -24,7 +24,15 @@ DIM = 8
 def env(tmp_path: Path) -> tuple[Knowledge, Desk, Insights]:
     db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
     kb = Knowledge(db)
-    return kb, Desk(db, kb), Insights(db, KbSettings(gap_min_size=2, problem_min_incidents=5))
+    return (
+        kb,
+        Desk(db, kb),
+        Insights(
+            db,
+            KbSettings(gap_min_size=2, problem_min_incidents=5),
+            SearchSettings().relevance_floor,
+        ),
+    )
 
 
 def vec(axis: int, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -285,3 +293,28 @@ def test_breached_filter_looks_past_the_newest_tickets(env) -> None:  # noqa: AN
     assert [t["id"] for t in desk.list(limit=2, breached=True)] == [late]
     with pytest.raises(InvalidInputError, match="unknown field"):
         desk.set_fields(late, {"colour": "red"}, "m")
+
+
+@pytest.mark.parametrize("floor", [0.35, 0.6])
+def test_a_gap_is_what_the_desk_did_not_offer_as_an_answer(tmp_path: Path, floor: float) -> None:
+    """One definition: a ticket or search whose best article stays under the relevance floor
+    (what the desk drops from its suggestions) is a gap; one at the floor is not."""
+    db = Database(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb = Knowledge(db)
+    desk = Desk(db, kb)
+    insights = Insights(db, KbSettings(gap_min_size=2), relevance_floor=floor)
+    a = published(kb, "Known answer")
+    below, at = round(floor - 0.01, 2), floor
+    for i in range(2):
+        desk.open({"title": f"weak {i}"}, card((a, below)), "m", vec(0, 0.05, i))
+        desk.open({"title": f"strong {i}"}, card((a, at)), "m", vec(1, 0.05, 10 + i))
+    with insights.db.session() as s:
+        s.add_all(
+            [
+                SearchLog(query="weak search", hits=2, top_score=below, actor="m"),
+                SearchLog(query="strong search", hits=2, top_score=at, actor="m"),
+            ]
+        )
+    g = insights.gaps()
+    assert [c["representatives"][0]["title"][:4] for c in g["clusters"]] == ["weak"]
+    assert g["searches"] == [{"query": "weak search", "count": 1}]

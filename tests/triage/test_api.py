@@ -52,9 +52,11 @@ def test_triage_one_request(client: TestClient) -> None:
     assert result["priority"] == "P1"
     assert result["fields"]["impact"]["decided_by"] == "rule:users_field"
     assert result["fields"]["tier"]["value"] == "second_line"
-    assert len(result["suggested_articles"]) == 3  # the default
-    assert len(result["similar_tickets"]) == 3
+    assert 1 <= len(result["suggested_articles"]) <= 3  # the default, never padded
+    assert 1 <= len(result["similar_tickets"]) <= 3
     assert result["similar_tickets"][0]["kind"] == "ticket"
+    hits = result["suggested_articles"] + result["similar_tickets"]
+    assert {h["match"] for h in hits} == {"strong"}
     assert isinstance(result["request_id"], int)
 
 
@@ -65,7 +67,8 @@ def test_triage_a_batch_in_order(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["fields"]["urgency"]["decided_by"] for r in results] == ["rule:vip", "rule:blocked"]
-    assert [len(r["suggested_articles"]) for r in results] == [1, 1]
+    assert all(len(r["suggested_articles"]) <= 1 for r in results)
+    assert len(results[1]["suggested_articles"]) == 1  # the outage article, one as asked
     assert all("request_id" not in r for r in results)
 
 

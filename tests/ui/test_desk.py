@@ -92,7 +92,7 @@ def test_resolve_with_a_suggestion_records_a_reuse_on_the_dashboard(console, api
 
 
 def test_feedback_new_answer_capture_and_escalation(console, api) -> None:  # noqa: ANN001
-    at = _submit(console(api.agent_key), "Printer on floor 2 jams", "It jams on every page")
+    at = _submit(console(api.agent_key), "Printer paper jam on floor 2", "Paper jam in tray 2")
     button(at, "Did not help").click()
     at.run()
     assert any("did not help" in s.value for s in at.success)
