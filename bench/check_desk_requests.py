@@ -1,6 +1,6 @@
 """Check labelled desk-request sets (bench/desk_requests_*.jsonl) against docs/triage-labelling.md.
 
-    python bench/check_desk_requests.py bench/desk_requests_dev.jsonl bench/desk_requests_check.jsonl
+    python bench/check_desk_requests.py bench/desk_requests_*.jsonl
 
 Every line must be one JSON object with exactly the fields below, non-empty strings, values from the
 allowed sets, a priority equal to the ITIL matrix of impact x urgency, and an id unique across all

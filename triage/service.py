@@ -484,9 +484,9 @@ class Triager:
         priority: str | None,
         suggested: dict[str, list[dict[str, Any]]],
     ) -> None:
-        """Changes and major incidents go to second line; otherwise a strong match (one that
-        clears the relevance floor) with a known answer makes the request first-line
-        resolvable."""
+        """Changes, suggestions, major incidents and faults that hit more than one person go to
+        second line; otherwise a strong match (one that clears the relevance floor) with a known
+        answer makes the request first-line resolvable."""
         tier = fields["tier"]
         if fields["type"]["value"] == "change":
             tier.update(
@@ -505,6 +505,20 @@ class Triager:
                 abstained=False,
                 decided_by="rule:major_incident",
                 rule=f"{priority}: highest impact and urgency, a major incident",
+            )
+            return
+        kind, impact = fields["type"]["value"], fields["impact"]["value"]
+        m = self.matrix
+        wide = impact in m.impact_levels and m.impact_levels.index(impact) >= 1
+        if kind == "improvement" or (kind == "incident" and wide):
+            tier.update(
+                value="second_line",
+                abstained=False,
+                decided_by="rule:improvement" if kind == "improvement" else "rule:wide_incident",
+                rule="a suggestion goes to the service's owners (second line)"
+                if kind == "improvement"
+                else f"a fault with impact {impact}: more than one person, for the specialist "
+                "group (second line)",
             )
             return
         floor = self.settings.search.relevance_floor
