@@ -22,7 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser.stack import CHROMIUM, Stack, go_to, running_stack, sign_in  # noqa: E402
+from tests.browser.stack import (  # noqa: E402
+    CHROMIUM,
+    Stack,
+    go_to,
+    running_stack,
+    settle,
+    sign_in,
+)
 from tests.conftest import ADMIN_KEY  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -55,21 +62,19 @@ HIDE_TOASTS = (
 )
 
 
-def settle(page) -> None:  # noqa: ANN001
+def settled(page) -> None:  # noqa: ANN001
     """Wait until the script run is over and charts are drawn."""
-    from playwright.sync_api import expect
-
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    settle(page, TIMEOUT_MS)
     page.wait_for_timeout(1000)
 
 
 def shot(page, out: Path, name: str, max_height: int = 2400) -> None:  # noqa: ANN001
     """The whole page: Streamlit scrolls inside its main element, so the viewport is made as
     tall as that content (up to ``max_height``) for the picture, then put back."""
-    settle(page)
+    settled(page)
     height = page.get_by_test_id("stMain").evaluate("e => e.scrollHeight")
     page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], min(height, max_height))})
-    settle(page)
+    settled(page)
     path = out / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
