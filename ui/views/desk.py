@@ -37,6 +37,7 @@ FIELDS = {
 LEVELS = {"impact", "urgency"}  # on the priority matrix: a correction picks one of its levels
 CHANNELS = ["", "phone", "email", "portal", "chat", "walk-in"]
 QUEUE = "desk_queue:"  # the open-tickets table's key prefix (see _open_tickets)
+REFRESH_SECONDS = 60  # the open queue redraws itself: the console stays open all day
 SS = st.session_state
 
 
@@ -49,6 +50,7 @@ def _load(ticket_id: int) -> None:
 
 
 def _open_from_list() -> None:
+    SS["desk_redraw"] = True  # from the queue: the whole page shows the ticket
     ticket_id = SS.get("desk_pick")
     if ticket_id is not None:
         _load(int(ticket_id))
@@ -56,6 +58,7 @@ def _open_from_list() -> None:
 
 def _open_row(key: str) -> None:
     """A row of the open-tickets table, or a cell in it, was clicked: open that ticket."""
+    SS["desk_redraw"] = True
     selection = SS[key]["selection"]
     rows = list(selection.get("rows") or []) + [c[0] for c in selection.get("cells") or []]
     ids = SS.get("desk_rows", [])
@@ -409,7 +412,11 @@ def _choices(field: str, ticket: dict[str, Any]) -> list[str]:
     return options + [str(v) for v in dict.fromkeys(seen) if v and str(v) not in options]
 
 
+@st.fragment(run_every=REFRESH_SECONDS)
 def _open_tickets() -> None:
+    """The open queue, drawn again every minute on its own (the page stays as it is)."""
+    if SS.pop("desk_redraw", False):  # a ticket was opened from here: draw the whole page
+        st.rerun(scope="app")
     st.subheader("Open tickets")
     out = call("GET", "/desk/tickets", params={"state": list(OPEN_STATES), "order": "priority"})
     if out is None:
@@ -418,7 +425,10 @@ def _open_tickets() -> None:
     if not tickets:
         st.caption("No open tickets. Nice.")
         return
-    st.caption("Highest priority first, then the soonest due. Select a row to open its ticket.")
+    st.caption(
+        "Highest priority first, then the soonest due; brought up to date every minute. "
+        "Select a row to open its ticket."
+    )
     rows, breached = [], []
     for t in tickets:
         standing, is_breached = sla_standing(t)
