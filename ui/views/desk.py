@@ -394,7 +394,7 @@ def _labels() -> dict[str, list[str]]:
         out = call("GET", "/triage/models")
         if out is None:
             return {}
-        active = next((v for v in out.get("versions", []) if v.get("active")), {})
+        active: dict[str, Any] = next((v for v in out.get("versions", []) if v.get("active")), {})
         labels = {k: list(v) for k, v in (active.get("labels") or {}).items()}
         labels.update({k: list(v) for k, v in (out.get("levels") or {}).items()})
         SS["desk_labels"] = labels
