@@ -22,10 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser.stack import CHROMIUM, Stack, go_to, running_stack, sign_in  # noqa: E402
+from tests.browser.stack import (  # noqa: E402
+    CHROMIUM,
+    Stack,
+    go_to,
+    running_stack,
+    settle,
+    sign_in,
+)
 from tests.conftest import ADMIN_KEY  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}
+NARROW = {"width": 400, "height": 900}
 TIMEOUT_MS = 60_000
 
 
@@ -49,30 +57,23 @@ def seed(stack: Stack) -> None:
     )
 
 
-# Toasts repeat the page's own success message and would cover the top right corner.
-HIDE_TOASTS = (
-    '[data-testid="stToastContainer"], [data-testid="stToast"] { display: none !important; }'
-)
-
-
-def settle(page) -> None:  # noqa: ANN001
+def settled(page) -> None:  # noqa: ANN001
     """Wait until the script run is over and charts are drawn."""
-    from playwright.sync_api import expect
-
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    settle(page, TIMEOUT_MS)
     page.wait_for_timeout(1000)
 
 
 def shot(page, out: Path, name: str, max_height: int = 2400) -> None:  # noqa: ANN001
     """The whole page: Streamlit scrolls inside its main element, so the viewport is made as
     tall as that content (up to ``max_height``) for the picture, then put back."""
-    settle(page)
+    settled(page)
+    size = page.viewport_size
     height = page.get_by_test_id("stMain").evaluate("e => e.scrollHeight")
-    page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], min(height, max_height))})
-    settle(page)
+    page.set_viewport_size({**size, "height": max(size["height"], min(height, max_height))})
+    settled(page)
     path = out / f"{name}.png"
     page.screenshot(path=str(path))
-    page.set_viewport_size(VIEWPORT)
+    page.set_viewport_size(size)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
@@ -88,7 +89,6 @@ def take(stack: Stack, out: Path) -> None:
             page = agent.new_page()
 
             page.goto(stack.ui_url)
-            page.add_style_tag(content=HIDE_TOASTS)
             expect(page.get_by_text("Sign in with your API key")).to_be_visible()
             shot(page, out, "sign-in")
 
@@ -101,7 +101,8 @@ def take(stack: Stack, out: Path) -> None:
             page.get_by_role("button", name="Submit request").click()
             expect(page.get_by_text("Suggested answers")).to_be_visible()
             expect(page.get_by_role("button", name="Resolve with this").first).to_be_visible()
-            shot(page, out, "desk")
+            expect(page.get_by_text("Highest priority first")).to_be_visible()
+            shot(page, out, "desk", max_height=4200)  # down to the open queue
 
             go_to(page, "Search")
             page.get_by_role("textbox", name="Search").fill("vpn keeps disconnecting")
@@ -114,11 +115,20 @@ def take(stack: Stack, out: Path) -> None:
             shot(page, out, "dashboard")
             agent.close()
 
+            # The Desk on a 400 px wide screen: the form, then the open queue, one column.
+            narrow = browser.new_context(viewport=NARROW)
+            narrow.set_default_timeout(TIMEOUT_MS)
+            page = narrow.new_page()
+            page.goto(stack.ui_url)
+            sign_in(page, stack.agent_key)
+            expect(page.get_by_text("Highest priority first")).to_be_visible()
+            shot(page, out, "desk-400px")
+            narrow.close()
+
             editor = browser.new_context(viewport=VIEWPORT)
             editor.set_default_timeout(TIMEOUT_MS)
             page = editor.new_page()
             page.goto(stack.ui_url)
-            page.add_style_tag(content=HIDE_TOASTS)
             sign_in(page, stack.editor_key)
             go_to(page, "Knowledge")
             expect(page.get_by_text("Drafts (")).to_be_visible()
@@ -134,7 +144,6 @@ def take(stack: Stack, out: Path) -> None:
             admin.set_default_timeout(TIMEOUT_MS)
             page = admin.new_page()
             page.goto(stack.ui_url)
-            page.add_style_tag(content=HIDE_TOASTS)
             sign_in(page, ADMIN_KEY)
             go_to(page, "Admin")
             expect(page.get_by_role("heading", name="API keys")).to_be_visible()

@@ -72,7 +72,10 @@ def _save(article_id: int, version: int) -> None:
         return
     SS["kb_loaded"] = a
     SS.pop("kb_unsaved", None)
-    flash("success", f"Saved {a['external_id']} as version {a['version']}")
+    if a["version"] == version:  # the API keeps no version that changes nothing
+        flash("info", f"Nothing changed: {a['external_id']} is still version {version}")
+    else:
+        flash("success", f"Saved {a['external_id']} as version {a['version']}")
 
 
 def _move(article: dict[str, Any], to: str) -> None:

@@ -186,6 +186,17 @@ def sign_in(page, key: str) -> None:  # noqa: ANN001
     expect(main.get_by_role("button", name="Sign in")).to_have_count(0)
 
 
+def settle(page, timeout_ms: int = 60_000) -> None:  # noqa: ANN001
+    """Wait until the console's script run is over: the app says so as soon as a rerun is
+    asked for (its "Running" sign shows only later).  A widget used while the page is still
+    being drawn may be drawn again under the mouse, and the click lost."""
+    from playwright.sync_api import expect
+
+    app = page.get_by_test_id("stApp")
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout_ms)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+
+
 def go_to(page, name: str) -> None:  # noqa: ANN001
     """Follow the sidebar navigation (loading a URL would start a new, signed-out session).
     The default page (Desk) is at ``/``, the others at ``/<name>``."""

@@ -120,13 +120,11 @@ def test_feedback_new_answer_capture_and_escalation(console, api) -> None:  # no
 
 def test_correcting_impact_recomputes_priority(console, api) -> None:  # noqa: ANN001
     at = _submit(console(api.agent_key), *FLOOR, users=25)
-    by_label(at.selectbox, "Field").set_value("impact")
-    at.run()
-    right = by_label(at.selectbox, "Right value")
-    assert right.options == ["low", "medium", "high"]  # the matrix's levels, nothing else
-    assert right.value == "high"  # what the ticket says now
-    right.set_value("low")
-    button(at, "Save correction").click()
+    impact = by_label(at.selectbox, "Impact")
+    assert impact.options == ["low", "medium", "high"]  # the matrix's levels, nothing else
+    assert impact.value == "high"  # what the ticket says now
+    impact.set_value("low")
+    button(at, "Save corrections").click()
     at.run()
     assert not at.exception
     saved = [s.value for s in at.success if "Correction saved" in s.value]
@@ -136,19 +134,28 @@ def test_correcting_impact_recomputes_priority(console, api) -> None:  # noqa: A
     assert table.loc["Impact", "decided by"] == "agent correction"
     assert "P3" in texts(at)
 
-
-def test_a_type_correction_offers_the_models_labels(console, api) -> None:  # noqa: ANN001
-    at = _submit(console(api.agent_key), "Need a new monitor", "Please order a second screen")
-    by_label(at.selectbox, "Field").set_value("type")
+    button(at, "Save corrections").click()  # nothing changed since
     at.run()
-    right = by_label(at.selectbox, "Right value")
+    assert any(w.value.startswith("Nothing to correct") for w in at.warning)
+
+
+def test_two_corrections_in_one_save(console, api) -> None:  # noqa: ANN001
+    at = _submit(console(api.agent_key), "Need a new monitor", "Please order a second screen")
+    kind = by_label(at.selectbox, "Type")
     labels = api.call("GET", "/triage/models")["versions"][0]["labels"]["type"]
-    assert set(labels) <= set(right.options) and "incident" in right.options
-    right.set_value("incident")
-    button(at, "Save correction").click()
+    assert set(labels) <= set(kind.options) and "incident" in kind.options
+    kind.set_value("incident")
+    by_label(at.selectbox, "Impact").set_value("high")
+    by_label(at.selectbox, "Urgency").set_value("high")
+    button(at, "Save corrections").click()
     at.run()
     assert not at.exception
-    assert any(s.value == "Correction saved: Type is incident" for s in at.success)
+    saved = [s.value for s in at.success if s.value.startswith("Correction saved")]
+    assert len(saved) == 1 and saved[0].endswith(" — priority now P1")
+    assert "Type is incident" in saved[0] and "Urgency is high" in saved[0]
+    ticket_id = by_label(at.selectbox, "Work on").value
+    ticket = api.call("GET", f"/desk/tickets/{ticket_id}")
+    assert (ticket["type"], ticket["priority"]) == ("incident", "P1")
 
 
 def _card(at: AppTest, ticket: dict) -> AppTest:
@@ -187,9 +194,9 @@ def test_a_closed_ticket_has_no_dead_end_correction(console, api) -> None:  # no
     assert not at.exception
     assert any(w.value.startswith("Priority needs a human") for w in at.warning)
     assert "below" not in texts(at)
-    assert "Field" not in [s.label for s in at.selectbox]
+    assert "Impact" not in [s.label for s in at.selectbox]
     opened = _card(at, TICKET)
-    assert "Correct it below" in texts(opened) and by_label(opened.selectbox, "Field")
+    assert "Correct it below" in texts(opened) and by_label(opened.selectbox, "Impact")
 
 
 def test_similar_tickets_without_a_resolution_are_not_offered(console, api) -> None:  # noqa: ANN001

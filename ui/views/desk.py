@@ -34,9 +34,10 @@ FIELDS = {
     "assignment_group": "Assignment group",
     "tier": "Tier",
 }
-LEVELS = ("impact", "urgency")  # on the priority matrix: a correction picks one of its levels
+LEVELS = {"impact", "urgency"}  # on the priority matrix: a correction picks one of its levels
 CHANNELS = ["", "phone", "email", "portal", "chat", "walk-in"]
 QUEUE = "desk_queue:"  # the open-tickets table's key prefix (see _open_tickets)
+REFRESH_SECONDS = 60  # the open queue redraws itself: the console stays open all day
 SS = st.session_state
 
 
@@ -49,14 +50,17 @@ def _load(ticket_id: int) -> None:
 
 
 def _open_from_list() -> None:
+    SS["desk_redraw"] = True  # from the queue: the whole page shows the ticket
     ticket_id = SS.get("desk_pick")
     if ticket_id is not None:
         _load(int(ticket_id))
 
 
 def _open_row(key: str) -> None:
-    """A row of the open-tickets table was selected: open that ticket."""
-    rows = SS[key]["selection"]["rows"]
+    """A row of the open-tickets table, or a cell in it, was clicked: open that ticket."""
+    SS["desk_redraw"] = True
+    selection = SS[key]["selection"]
+    rows = list(selection.get("rows") or []) + [c[0] for c in selection.get("cells") or []]
     ids = SS.get("desk_rows", [])
     if rows and rows[0] < len(ids):
         _load(ids[rows[0]])
@@ -109,18 +113,32 @@ def _escalate(ticket_id: int) -> None:
         _load(ticket_id)
 
 
-def _correct(ticket_id: int, field: str) -> None:
-    value = SS.get(f"fix_value_{ticket_id}_{field}")
-    if not value or not str(value).strip():
-        flash("warning", f"Choose the right {FIELDS[field].lower()} first.")
+def _correct(ticket_id: int, before: dict[str, Any]) -> None:
+    """Send each field the agent changed in the correction form, in the form's order (a new
+    impact or urgency moves the priority: the message says where it ended up)."""
+    changed = {
+        f: str(SS[f"fix_{f}_{ticket_id}"]).strip()
+        for f in FIELDS
+        if SS.get(f"fix_{f}_{ticket_id}") not in (None, "")
+        and SS[f"fix_{f}_{ticket_id}"] != before.get(f)
+    }
+    if not changed:
+        flash("warning", "Nothing to correct: change a value first.")
         return
-    out = act("POST", f"/desk/tickets/{ticket_id}/corrections", {"field": field, "value": value})
-    if out is not None:
-        t = out["ticket"]
+    saved, ticket = [], None
+    for field, value in changed.items():
+        out = act(
+            "POST", f"/desk/tickets/{ticket_id}/corrections", {"field": field, "value": value}
+        )
+        if out is None:
+            break  # act queued the API's message; what was saved before stands
+        ticket = out["ticket"]
+        saved.append(f"{FIELDS[field]} is {ticket.get(field) or value}")
+    if ticket is not None:
         extra = ""
-        if field in LEVELS:
-            extra = f" — priority now {priority_label(t) or 'unset: set the other level too'}"
-        flash("success", f"Correction saved: {FIELDS[field]} is {t.get(field) or value}{extra}")
+        if LEVELS & changed.keys():
+            extra = f" — priority now {priority_label(ticket) or 'unset: set impact and urgency'}"
+        flash("success", f"Correction saved: {', '.join(saved)}{extra}")
         _load(ticket_id)
 
 
@@ -342,20 +360,24 @@ def _actions(ticket: dict[str, Any]) -> None:
         st.text_input("Group", value=ticket.get("assignment_group") or "", key=f"esc_group_{tid}")
         st.text_input("Note for second line", key=f"esc_note_{tid}")
         st.form_submit_button("Escalate", on_click=_escalate, args=(tid,))
-    with st.expander("Correct the triage"):
-        c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-        field = c1.selectbox("Field", list(FIELDS), format_func=FIELDS.get, key=f"fix_field_{tid}")
-        options = _choices(field, ticket)
-        current = ticket.get(field)
-        c2.selectbox(
-            "Right value",
-            options,
-            index=options.index(current) if current in options else None,
-            key=f"fix_value_{tid}_{field}",
-            placeholder="Choose a level" if field in LEVELS else "Choose, or type a new value",
-            accept_new_options=field not in LEVELS,
+    with st.expander("Correct the triage"), st.form(f"correct_form_{tid}", border=False):
+        cols = st.columns(3)
+        for i, (field, label) in enumerate(FIELDS.items()):
+            options = _choices(field, ticket)
+            current = ticket.get(field)
+            cols[i % 3].selectbox(
+                label,
+                options,
+                index=options.index(current) if current in options else None,
+                key=f"fix_{field}_{tid}",
+                placeholder="needs a human",
+                accept_new_options=field not in LEVELS,  # a new category is a fair answer
+            )
+        st.form_submit_button(
+            "Save corrections",
+            on_click=_correct,
+            args=(tid, {f: ticket.get(f) for f in FIELDS}),
         )
-        c3.button("Save correction", key=f"fix_save_{tid}", on_click=_correct, args=(tid, field))
     if ticket["state"] == "new":
         st.button(
             "Start work",
@@ -372,7 +394,7 @@ def _labels() -> dict[str, list[str]]:
         out = call("GET", "/triage/models")
         if out is None:
             return {}
-        active = next((v for v in out.get("versions", []) if v.get("active")), {})
+        active: dict[str, Any] = next((v for v in out.get("versions", []) if v.get("active")), {})
         labels = {k: list(v) for k, v in (active.get("labels") or {}).items()}
         labels.update({k: list(v) for k, v in (out.get("levels") or {}).items()})
         SS["desk_labels"] = labels
@@ -390,7 +412,11 @@ def _choices(field: str, ticket: dict[str, Any]) -> list[str]:
     return options + [str(v) for v in dict.fromkeys(seen) if v and str(v) not in options]
 
 
+@st.fragment(run_every=REFRESH_SECONDS)
 def _open_tickets() -> None:
+    """The open queue, drawn again every minute on its own (the page stays as it is)."""
+    if SS.pop("desk_redraw", False):  # a ticket was opened from here: draw the whole page
+        st.rerun(scope="app")
     st.subheader("Open tickets")
     out = call("GET", "/desk/tickets", params={"state": list(OPEN_STATES), "order": "priority"})
     if out is None:
@@ -399,7 +425,10 @@ def _open_tickets() -> None:
     if not tickets:
         st.caption("No open tickets. Nice.")
         return
-    st.caption("Highest priority first, then the soonest due. Select a row to open its ticket.")
+    st.caption(
+        "Highest priority first, then the soonest due; brought up to date every minute. "
+        "Select a row to open its ticket."
+    )
     rows, breached = [], []
     for t in tickets:
         standing, is_breached = sla_standing(t)
@@ -435,7 +464,7 @@ def _open_tickets() -> None:
         hide_index=True,
         key=key,
         on_select=partial(_open_row, key),
-        selection_mode="single-row",
+        selection_mode=["single-row", "single-cell"],  # a click anywhere on the row
         selection_default={"selection": {"rows": [ids.index(current)]}} if current in ids else None,
     )
     labels = {t["id"]: f"{t['ref']} · {t['title'] or t['description'][:60]}" for t in tickets}
