@@ -42,6 +42,7 @@ def test_intake_shows_triage_card_and_suggestions(console, api) -> None:  # noqa
     assert table.loc["Impact", "value"] == "high"
     assert table.loc["Category", "confidence"].endswith("%")
     assert "neighbours:" in shown and "rule:" in shown  # the evidence
+    assert "→ a whole floor (high)" in shown  # the words that decided, as an agent reads them
     assert "Suggested answers" in shown and "<mark>" in shown
     assert "Similar resolved tickets" in shown and "fix:" in shown
     assert button(at, "Resolve with this")
@@ -236,3 +237,17 @@ def test_a_snippet_shows_as_plain_text_with_its_highlights() -> None:
     shown = highlighted("## Cause\n`sw-<site>` **down** $5", [[3, 8]])
     assert shown.startswith("\\#\\# <mark>Cause</mark> \\`sw\\-&lt;site&gt;\\`")
     assert "\\*\\*down\\*\\*" in shown and "\\$5" in shown
+
+
+def test_a_request_with_no_good_kb_match_says_so(console, api) -> None:  # noqa: ANN001
+    at = _submit(
+        console(api.agent_key),
+        "Qwzx plorf",
+        "Vrrk zzlomp trabbit quonk ylsh.",
+    )
+    assert not at.exception
+    shown = texts(at)
+    assert "No good KB match — capture one when you solve it." in shown, [
+        line for line in shown.split("\n") if "Suggested" in line or "match" in line
+    ]
+    assert not any(b.label == "Resolve with this" for b in at.button)

@@ -232,6 +232,15 @@ def _evidence(fields: dict[str, Any]) -> None:
                 )
             if f.get("rule"):
                 parts.append(f"rule: {esc(f['rule'])}")
+            signals = [g for g in ev.get("signals") or [] if g.get("text")]
+            if signals:
+                parts.append(
+                    "signals: "
+                    + "; ".join(
+                        f"'{esc(g['text'])}' → {esc(g['reading'])} ({esc(g['points_to'])})"
+                        for g in signals[:4]
+                    )
+                )
             st.markdown(f"**{label}** — " + " · ".join(parts or ["no evidence"]))
 
 
@@ -293,8 +302,10 @@ def _card(ticket: dict[str, Any]) -> None:
 
     hits = triage.get("suggested_articles") or []
     st.markdown("**Suggested answers**")
-    if not hits:
-        st.caption("No published article matches this request.")
+    if not hits and triage.get("suggestions") == "unavailable":
+        st.caption("Suggestions are unavailable: the search engine cannot be reached.")
+    elif not hits:
+        st.caption("No good KB match — capture one when you solve it.")
     for hit in hits:
         number = article_number(hit["id"])
         with st.container(border=True):

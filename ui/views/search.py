@@ -52,7 +52,8 @@ def _hit(hit: dict[str, Any], index: int) -> None:
             f"<small>{hit['kind']} {esc(hit['external_id'])}"
             f"{' · ' + esc(hit['category']) if hit.get('category') else ''}"
             f"{' · ' + esc(hit['status']) if hit.get('status') else ''}"
-            f" · matched by {ranks or '—'}</small>",
+            f" · matched by {ranks or '—'}"
+            f"{' · weak match' if hit.get('match') == 'weak' else ''}</small>",
             unsafe_allow_html=True,
         )
         st.markdown(highlighted(hit["snippet"], hit["highlights"]), unsafe_allow_html=True)
