@@ -155,3 +155,7 @@ def test_models_lists_the_active_version(client: TestClient, demo_env: TriageEnv
     assert version["active"] is True
     assert set(version["metrics"]) == set(TARGETS)
     assert 0 <= version["metrics"]["category"]["accuracy"] <= 1
+    assert set(version["abstention"]) == set(TARGETS)
+    category = version["abstention"]["category"]
+    assert category["method"] == "out-of-fold" and category["rows"] > 100
+    assert {"threshold", "accepted", "precision", "coverage", "reason"} <= set(category)
