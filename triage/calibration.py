@@ -82,7 +82,8 @@ class Abstention:
         out = asdict(self)
         for k, v in out.items():
             if isinstance(v, float):
-                out[k] = round(v, 4)
+                # the threshold exactly enough that "abstain always" stays above 1
+                out[k] = round(v, 6 if k == "threshold" else 4)
         return out
 
 

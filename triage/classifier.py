@@ -77,8 +77,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.embedding_weight_ = 0.0
         self.embedding_model_ = None
         self.train_embeddings_ = None
-        self.oof_proba_ = None
-        self.oof_correct_ = None
+        self.oof_proba_: np.ndarray | None = None
+        self.oof_correct_: np.ndarray | None = None
         if embeddings is not None and self.knn_weight > 0:
             if pool is None:
                 matrix, rows = np.asarray(embeddings, dtype=np.float32), np.arange(len(y))

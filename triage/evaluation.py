@@ -95,7 +95,7 @@ def evaluate_triage(
         "ece",
     )
     out = {k: result[k] for k in keys}
-    out["threshold"] = round(float(threshold), 4)
+    out["threshold"] = round(float(threshold), 6)
     out["abstention"] = abstention.as_dict()
     out["precision_at_coverage"] = result["precision_at_coverage"]
     return out

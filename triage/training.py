@@ -101,7 +101,8 @@ def oof_abstention(
 ) -> Abstention:
     """The abstention threshold of a fitted ``model`` chosen on its out-of-fold confidences
     over its training rows ``y`` (see :func:`triage.calibration.choose_threshold`)."""
-    if model.oof_proba_ is None:
+    proba, correct = model.oof_proba_, model.oof_correct_
+    if proba is None or correct is None:
         return Abstention(
             ABSTAIN_ALWAYS,
             "out-of-fold",
@@ -110,10 +111,9 @@ def oof_abstention(
             z,
             reason=f"{len(y)} training rows: too few for out-of-fold confidences (40+)",
         )
-    scored = ~np.isnan(model.oof_proba_).any(axis=1)
-    conf = model.oof_proba_[scored].max(axis=1)
+    scored = ~np.isnan(proba).any(axis=1)
     return choose_threshold(
-        conf, model.oof_correct_[scored], target_precision, z, min_accepted, "out-of-fold"
+        proba[scored].max(axis=1), correct[scored], target_precision, z, min_accepted, "out-of-fold"
     )
 
 

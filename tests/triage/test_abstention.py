@@ -111,7 +111,9 @@ def test_the_bundle_keeps_what_each_threshold_rests_on() -> None:
     for target in ("type", "urgency"):
         a = bundle.abstention[target]
         assert a["rows"] == trained_on
-        assert a["threshold"] == round(bundle.thresholds[target], 4)
+        assert a["threshold"] == pytest.approx(bundle.thresholds[target], abs=1e-6)
         assert a["method"] == "out-of-fold"
     assert bundle.abstention["type"]["coverage"] > 0.3
-    assert bundle.abstention["urgency"]["reason"]  # a coin flip: never confident enough
+    # a coin flip: never confident enough, and the listing's threshold says so too
+    assert bundle.abstention["urgency"]["reason"]
+    assert bundle.abstention["urgency"]["threshold"] > 1.0
