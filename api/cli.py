@@ -574,8 +574,40 @@ def triage_predict(
 
 @triage_app.command("models")
 def triage_models() -> None:
-    """Model versions with metrics and fingerprints; the active one is marked."""
-    out.print_json(json.dumps(_triager().models(), default=str))
+    """Model versions with metrics, fingerprints and abstention thresholds (JSON); the active
+    one is marked, and its thresholds are summed up as a table on stderr."""
+    listing = _triager().models()
+    out.print_json(json.dumps(listing, default=str))
+    active = [v for v in listing["versions"] if v["active"]]
+    if active and active[0]["abstention"]:
+        err.print(_abstention_table(active[0]["version"], active[0]["abstention"]))
+
+
+def _abstention_table(version: str, abstention: dict[str, dict]) -> Table:
+    """Per target: the threshold, how many of the rows it was chosen on reach it, the precision
+    expected at it (and its lower bound) and the share of requests expected to get an answer."""
+    first = next(iter(abstention.values()))
+    bound = f", lower bound at z = {first['z']:g}" if first["z"] else ""
+    table = Table(
+        "target",
+        "threshold",
+        "answers/rows",
+        "precision (bound)",
+        "coverage",
+        title=f"abstention of the active model {version}: {first['method']} confidences{bound}",
+    )
+    notes = []
+    for target, a in abstention.items():
+        rests_on = f"{a['accepted']}/{a['rows']}"
+        if a.get("reason"):
+            table.add_row(target, "abstains", rests_on, "-", "0%")
+            notes.append(f"{target} always abstains: {a['reason']}")
+            continue
+        precision = f"{a['precision']:.3f} ({a['precision_lower_bound']:.3f})"
+        table.add_row(target, f"{a['threshold']:.3f}", rests_on, precision, f"{a['coverage']:.0%}")
+    if notes:
+        table.caption = "\n".join(notes)
+    return table
 
 
 @triage_app.command("rollback")

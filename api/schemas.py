@@ -481,15 +481,42 @@ class TriageCorrectionOut(_Out):
     created_at: str | None = None
 
 
+class TriageAbstentionOut(_Out):
+    """What one target's abstention threshold rests on."""
+
+    threshold: float = Field(description="Below this confidence the target abstains (> 1: always).")
+    method: str = Field(description="out-of-fold: chosen on the training rows' out-of-fold scores.")
+    rows: int = Field(description="Rows the threshold was chosen on.")
+    target_precision: float
+    z: float = Field(description="Normal quantile of the Wilson lower bound that had to reach it.")
+    accepted: int = Field(description="Of those rows, how many reach the threshold.")
+    precision: float | None = Field(description="Precision expected at the threshold (observed).")
+    precision_lower_bound: float | None = None
+    coverage: float = Field(description="Share of requests expected to get an answer.")
+    reason: str | None = Field(default=None, description="Why the target always abstains.")
+
+
+class TriageModelVersionOut(_Out):
+    version: str
+    created: str | None = None
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    fingerprint: str | None = None
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict, description="Each field's label set (what a correction may say)."
+    )
+    abstention: dict[str, TriageAbstentionOut] = Field(
+        default_factory=dict, description="Per target (empty for models trained before it)."
+    )
+    active: bool
+
+
 class TriageModelsOut(_Out):
     active: str | None = None
     levels: dict[str, list[str]] = Field(
         default_factory=dict,
         description="The priority matrix's impact and urgency levels, lowest first.",
     )
-    versions: list[dict[str, Any]] = Field(
-        description="Each version's metrics and its label set per field (``labels``)."
-    )
+    versions: list[TriageModelVersionOut]
 
 
 class DeskTicketOut(_Out):

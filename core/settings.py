@@ -175,8 +175,8 @@ class TriageSettings(BaseModel):
         default=0.90,
         gt=0.0,
         le=1.0,
-        description="Each target abstains ('needs a human') below the confidence threshold that "
-        "reaches this precision on validation data.",
+        description="Each target abstains ('needs a human') below the confidence at which its "
+        "training rows' out-of-fold answers reach this precision (Wilson lower bound, z = 1).",
     )
     matrix_file: Path | None = Field(
         default=None,

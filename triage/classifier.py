@@ -78,6 +78,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.embedding_weight_ = 0.0
         self.embedding_model_ = None
         self.train_embeddings_ = None
+        self.oof_proba_: np.ndarray | None = None
+        self.oof_correct_: np.ndarray | None = None
         if embeddings is not None and self.knn_weight > 0:
             if pool is None:
                 matrix, rows = np.asarray(embeddings, dtype=np.float32), np.arange(len(y))
@@ -147,7 +149,12 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
 
         is fitted by log-loss: a (= 1 / temperature), the weights w (and v) and a per-class
         offset b that corrects the class-balanced SVM towards the real class frequencies
-        (L2-penalised, so a rare class keeps b ≈ 0).  Then the models are refit on every row."""
+        (L2-penalised, so a rare class keeps b ≈ 0).  Then the models are refit on every row.
+
+        Learned on the way: ``oof_proba_`` (n_samples × n_classes, float32), each row's
+        calibrated probabilities from the fold models that did not see it (NaN where no fold
+        model scored it; a class its fold model never saw gets 0), and ``oof_correct_``, whether
+        their top class is the row's label; both None below 40 rows (no folds)."""
         n = len(y)
         labels = np.searchsorted(self.classes_, y)
         emb = np.asarray(embeddings, dtype=np.float32) if embeddings is not None else None
@@ -192,6 +199,18 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
                 self.knn_weight_ = coef[1] if use_knn else 0.0
                 self.embedding_weight_ = coef[-1] if use_lr else 0.0
                 self.bias_ = b
+            # The calibrated out-of-fold probabilities, with the blend just fitted: what a
+            # model that did not see a row says about it (abstention thresholds rest on these).
+            z = scores / self.temperature_ + self.bias_
+            if use_knn:
+                z = z + self.knn_weight_ * log_knn
+            if use_lr:
+                z = z + self.embedding_weight_ * log_lr
+            scored = present.any(axis=1)
+            proba = np.full((n, k), np.nan, dtype=np.float32)
+            proba[scored] = _softmax(np.where(present, z, -np.inf)[scored])
+            self.oof_proba_ = proba
+            self.oof_correct_ = scored & (np.argmax(np.nan_to_num(proba, nan=-1.0), 1) == labels)
         if use_lr and self.embedding_weight_ > 0:
             self.embedding_model_ = self._embedding_lr(emb, y)
         self.linear_ = self._svc().fit(X, y)

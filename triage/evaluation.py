@@ -3,7 +3,6 @@ another.  Files: CSV, CSV.GZ or JSONL; text from one or more columns, one label 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,24 +52,12 @@ def evaluate_triage(
 ) -> dict[str, Any]:
     texts, labels = load_labelled(train, text_cols, label_col)
     test_texts, test_labels = load_labelled(test, text_cols, label_col, require_label=False)
-    # 85 % fits the model, 15 % chooses the abstention threshold (split by a hash of the text).
-    val = np.asarray(
-        [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) % 100 < 15 for t in texts]
-    )
     emb = embed(texts) if embed else None
     t_emb = embed(test_texts) if embed else None
-    fit = np.flatnonzero(~val)
-    chk = np.flatnonzero(val)
-    model, threshold = fit_target(
-        [texts[i] for i in fit],
-        [labels[i] for i in fit],
-        emb[fit] if emb is not None else None,
-        [texts[i] for i in chk],
-        [labels[i] for i in chk],
-        emb[chk] if emb is not None else None,
-        target_precision,
-        knn_weight,
-    )
+    # Every training row fits the model; the abstention threshold rests on their out-of-fold
+    # confidences, as in `triage train`.
+    model, abstention = fit_target(texts, labels, emb, target_precision, knn_weight)
+    threshold = abstention.threshold
     labelled = [i for i, y in enumerate(test_labels) if y]
     result = score(
         model,
@@ -108,6 +95,7 @@ def evaluate_triage(
         "ece",
     )
     out = {k: result[k] for k in keys}
-    out["threshold"] = round(float(threshold), 4)
+    out["threshold"] = round(float(threshold), 6)
+    out["abstention"] = abstention.as_dict()
     out["precision_at_coverage"] = result["precision_at_coverage"]
     return out

@@ -182,6 +182,7 @@ class Triager:
                 "target_precision": t.target_precision,
                 "knn_weight": t.knn_weight,
                 "thresholds": bundle.thresholds,
+                "abstention": bundle.abstention,
                 "fallback": bundle.fallback,
                 "examples": len(examples),
                 "embedding_model": self.service.encoder.name,
@@ -227,6 +228,9 @@ class Triager:
                     },
                     "fingerprint": m.fingerprint,
                     "labels": m.labels,
+                    # per target: the threshold, how many rows it rests on, by which method,
+                    # and the precision and coverage expected at it (empty for older models)
+                    "abstention": m.params.get("abstention", {}),
                     "active": m.version == active,
                 }
                 for m in self.store.versions(ARTIFACT)

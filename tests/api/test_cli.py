@@ -367,3 +367,11 @@ def test_triage_train_shows_its_stages_and_prints_the_result(runner: CliRunner) 
     assert "evaluating" in r.stderr and "6/6" in r.stderr  # the progress bar's last stage
     result = json.loads(r.stdout)
     assert result["activated"] is True and result["metrics"]["category"]["n"] > 0
+    r = runner.invoke(app, ["triage", "models"])
+    assert r.exit_code == 0, r.output
+    (version,) = json.loads(r.stdout)["versions"]
+    rows = version["abstention"]["category"]["rows"]
+    assert rows > 100
+    # and the active model's thresholds as a table: what each rests on
+    assert "abstention of the active model" in r.stderr
+    assert f"/{rows}" in r.stderr and "out-of-fold" in r.stderr

@@ -175,3 +175,7 @@ def test_models_lists_the_active_version(client: TestClient, demo_env: TriageEnv
         "urgency": ["low", "medium", "high"],
     }
     assert "incident" in version["labels"]["type"]
+    assert set(version["abstention"]) == set(TARGETS)
+    category = version["abstention"]["category"]
+    assert category["method"] == "out-of-fold" and category["rows"] > 100
+    assert {"threshold", "accepted", "precision", "coverage", "reason"} <= set(category)

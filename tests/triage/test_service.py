@@ -112,6 +112,28 @@ def test_trained_version_is_listed_and_active(demo_env: TriageEnv) -> None:
     )
 
 
+def test_listing_says_what_each_threshold_rests_on(demo_env: TriageEnv) -> None:
+    # a small history (173 tickets): each threshold rests on every training row's out-of-fold
+    # confidence, not on the few rows a validation part would hold
+    listing = demo_env.triager.models()
+    (entry,) = [v for v in listing["versions"] if v["active"]]
+    examples = demo_env.triager.examples()
+    thresholds = active_params(demo_env)["thresholds"]
+    target_precision = demo_env.settings.triage.target_precision
+    assert set(entry["abstention"]) == set(TARGETS)
+    for target, a in entry["abstention"].items():
+        trained_on = sum(1 for e in examples if e.part() == "train" and e.labels.get(target))
+        assert a["method"] == "out-of-fold"
+        assert a["rows"] == trained_on > 100, target
+        assert a["threshold"] == pytest.approx(thresholds[target], abs=1e-6)
+        assert a["target_precision"] == target_precision
+        if a["reason"] is None:  # it answers: at the precision it promises
+            assert a["precision"] >= a["precision_lower_bound"] >= target_precision
+            assert a["coverage"] == pytest.approx(a["accepted"] / a["rows"], abs=1e-4)
+        else:  # it always abstains, and says why
+            assert a["threshold"] > 1.0 and a["accepted"] == 0
+
+
 def test_evaluate_scores_the_active_model(demo_env: TriageEnv) -> None:
     result = demo_env.triager.evaluate()
     assert result["version"] == demo_env.first_training["version"]
