@@ -87,6 +87,37 @@ def service(settings: Settings) -> Iterator[Firstline]:
     svc.close()
 
 
+def prepare_demo(settings: Settings) -> None:
+    """The demo articles and tickets ingested (source ``demo``) and triage trained on them."""
+    from triage.service import Triager
+
+    svc = Firstline(settings)
+    try:
+        svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
+        svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
+        Triager(settings, svc).train()
+    finally:
+        svc.close()
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir (``make_settings``, the hashing encoder) prepared by :func:`prepare_demo`
+    once for the session.  Never used in place: fixtures copy it (``copy_data``), so a test
+    that needs the demo desk costs a copy, not an import and a training."""
+    root = tmp_path_factory.mktemp("trained-demo")
+    prepare_demo(make_settings(root))
+    return root
+
+
+def copy_data(template: Path, data_dir: Path) -> Settings:
+    """``make_settings`` on a copy of a prepared data dir."""
+    import shutil
+
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
+    return make_settings(data_dir)
+
+
 @pytest.fixture
 def write_jsonl(tmp_path: Path):  # noqa: ANN201
     def write(name: str, rows: list[dict]) -> Path:
