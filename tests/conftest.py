@@ -14,7 +14,7 @@ from pathlib import Path
 # One BLAS thread for the tests and the commands they start: their models and matrices are tiny,
 # and a second BLAS thread costs more than it saves, far more when the cores are shared (a demo
 # triage training took 30 s instead of 6 s on two busy cores).  Only speed changes, not results.
-# Set before numpy and scipy load where possible; ``_one_blas_thread`` covers a library loaded
+# Set before numpy and scipy load where possible; ``_blas_in_one_thread`` covers a library loaded
 # earlier.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -37,7 +37,7 @@ SHARED_DATA = Path(os.environ.get("FIRSTLINE_SHARED_DATA", ROOT.parent / "shared
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_blas_thread() -> Iterator[None]:
+def _blas_in_one_thread() -> Iterator[None]:
     with threadpool_limits(1, user_api="blas"):
         yield
 
