@@ -9,7 +9,6 @@ same file finishes with exactly the right set of documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -115,15 +114,15 @@ def check_mapping(
     (the import reports why)."""
     path = Path(path)
     explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
-    with closing(read_rows(path, encoding)) as rows:
-        for _row_no, row in rows:
-            if isinstance(row, RowError):
-                continue
-            try:
-                return resolve_mapping(kind, list(row.keys()), explicit)
-            except InvalidInputError as e:
-                raise InvalidInputError(f"{path.name}: {e}") from e
-    return None
+    readable = (row for _row_no, row in read_rows(path, encoding) if isinstance(row, dict))
+    first = next(readable, None)
+    readable.close()  # the file too
+    if first is None:
+        return None
+    try:
+        return resolve_mapping(kind, list(first.keys()), explicit)
+    except InvalidInputError as e:
+        raise InvalidInputError(f"{path.name}: {e}") from e
 
 
 def _batched(it: Iterable[Any], n: int) -> Iterator[list[Any]]:

@@ -11,21 +11,35 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
+# One BLAS thread for the tests and the commands they start: their models and matrices are tiny,
+# and a second BLAS thread costs more than it saves, far more when the cores are shared (a demo
+# triage training took 30 s instead of 6 s on two busy cores).  Only speed changes, not results.
+# Set before numpy and scipy load where possible; ``_blas_in_one_thread`` covers a library loaded
+# earlier.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from core.settings import (
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from core.settings import (  # noqa: E402
     ApiSettings,
     ElasticsearchSettings,
     ModelSettings,
     SearchSettings,
     Settings,
 )
-from indexer.service import Firstline
+from indexer.service import Firstline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 SHARED_DATA = Path(os.environ.get("FIRSTLINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _blas_in_one_thread() -> Iterator[None]:
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def unavailable(reason: str) -> None:
@@ -80,6 +94,37 @@ def service(settings: Settings) -> Iterator[Firstline]:
     svc = Firstline(settings)
     yield svc
     svc.close()
+
+
+def prepare_demo(settings: Settings) -> None:
+    """The demo articles and tickets ingested (source ``demo``) and triage trained on them."""
+    from triage.service import Triager
+
+    svc = Firstline(settings)
+    try:
+        svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
+        svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
+        Triager(settings, svc).train()
+    finally:
+        svc.close()
+
+
+@pytest.fixture(scope="session")
+def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir (``make_settings``, the hashing encoder) prepared by :func:`prepare_demo`
+    once for the session.  Never used in place: fixtures copy it (``copy_data``), so a test
+    that needs the demo desk costs a copy, not an import and a training."""
+    root = tmp_path_factory.mktemp("trained-demo")
+    prepare_demo(make_settings(root))
+    return root
+
+
+def copy_data(template: Path, data_dir: Path) -> Settings:
+    """``make_settings`` on a copy of a prepared data dir."""
+    import shutil
+
+    shutil.copytree(template, data_dir, dirs_exist_ok=True)
+    return make_settings(data_dir)
 
 
 @pytest.fixture

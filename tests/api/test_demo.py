@@ -12,21 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
 
-from api.demo import demo_keys, ingest_demo
+from api.demo import demo_keys
 from tests.api.test_cli import FIRSTLINE
-from tests.conftest import free_port, group_running, make_settings, stop_process
+from tests.conftest import copy_data, free_port, group_running, stop_process
 
 
 @pytest.fixture(scope="module")
-def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir the demo has already filled (ingest, triage trained, keys), with the hashing
-    encoder, so each `firstline demo` below only starts its servers (it skips what is done)."""
+def demo_data(tmp_path_factory: pytest.TempPathFactory, trained_demo: Path) -> Path:
+    """A data dir as the demo leaves it (data ingested, triage trained, keys made), with the
+    hashing encoder, so each `firstline demo` below only starts its servers (it skips what is
+    done: the data is unchanged, the model trained)."""
     data_dir = tmp_path_factory.mktemp("demo")
-    settings = make_settings(data_dir)
-    ingest_demo(settings, Console(quiet=True))
-    demo_keys(settings)
+    demo_keys(copy_data(trained_demo, data_dir))
     return data_dir
 
 

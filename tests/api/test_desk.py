@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from indexer.service import Firstline
-from tests.conftest import AUTH, DEMO, SyncedClient, make_settings
-from triage.service import Triager
+from tests.conftest import AUTH, SyncedClient, copy_data
 
 PASSWORD = {
     "title": "Password expired, cannot sign in",
@@ -20,13 +19,8 @@ PASSWORD = {
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path_factory.mktemp("desk"))
-    svc = Firstline(settings)
-    svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
-    svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
-    Triager(settings, svc).train()
-    svc.close()
+def client(tmp_path_factory: pytest.TempPathFactory, trained_demo: Path) -> Iterator[TestClient]:
+    settings = copy_data(trained_demo, tmp_path_factory.mktemp("desk"))
     with SyncedClient(create_app(settings), headers=AUTH) as c:
         yield c
 

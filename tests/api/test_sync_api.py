@@ -5,7 +5,6 @@ version poisons nothing; verify is an admin route."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -22,8 +21,7 @@ from core.settings import Settings, get_settings
 from indexer.service import Firstline
 from indexer.types import IndexDoc, IndexFailure
 from kb.models import Ticket
-from tests.conftest import ADMIN_KEY, AUTH, DEMO, SyncedClient, make_settings
-from triage.service import Triager
+from tests.conftest import ADMIN_KEY, AUTH, SyncedClient, copy_data, make_settings
 
 REQUEST = {
     "title": "Password expired, cannot sign in",
@@ -32,23 +30,10 @@ REQUEST = {
 }
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir with the demo data indexed and a triage model trained (copied per test)."""
-    root = tmp_path_factory.mktemp("sync-api")
-    settings = make_settings(root)
-    svc = Firstline(settings)
-    svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
-    svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
-    Triager(settings, svc).train()
-    svc.close()
-    return root
-
-
 @pytest.fixture
-def settings(trained: Path, tmp_path: Path) -> Settings:
-    shutil.copytree(trained, tmp_path / "data")
-    return make_settings(tmp_path / "data")
+def settings(trained_demo: Path, tmp_path: Path) -> Settings:
+    """The demo data indexed and a triage model trained, in a data dir of this test's own."""
+    return copy_data(trained_demo, tmp_path / "data")
 
 
 def down(*_a: object, **_k: object) -> None:

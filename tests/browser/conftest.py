@@ -25,10 +25,10 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, trained_demo: Path) -> Iterator[Stack]:
     _need_browser()
     try:
-        with running_stack(tmp_path_factory.mktemp("browser")) as s:
+        with running_stack(tmp_path_factory.mktemp("browser"), prepared=trained_demo) as s:
             yield s
     except StackError as e:
         pytest.fail(str(e))

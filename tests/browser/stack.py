@@ -20,9 +20,15 @@ import uvicorn
 
 from api.app import create_app
 from core.settings import ModelSettings, SearchSettings, Settings
-from indexer.service import Firstline
-from tests.conftest import ADMIN_KEY, DEMO, ROOT, free_port, make_settings, stop_process
-from triage.service import Triager
+from tests.conftest import (
+    ADMIN_KEY,
+    ROOT,
+    copy_data,
+    free_port,
+    make_settings,
+    prepare_demo,
+    stop_process,
+)
 
 UI_APP = ROOT / "ui" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -57,17 +63,6 @@ class Stack:
         )
         r.raise_for_status()
         return r.json()
-
-
-def prepare_data(settings: Settings) -> None:
-    """Ingest the demo articles and tickets and train triage on them."""
-    svc = Firstline(settings)
-    try:
-        svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
-        svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
-        Triager(settings, svc).train()
-    finally:
-        svc.close()
 
 
 def _wait_http(url: str, timeout: float, alive=lambda: True) -> bool:  # noqa: ANN001
@@ -155,16 +150,23 @@ def console(api_url: str, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_stack(data_dir: Path, real_model: bool = False) -> Iterator[Stack]:
+def running_stack(
+    data_dir: Path, real_model: bool = False, prepared: Path | None = None
+) -> Iterator[Stack]:
     """Everything up on free ports, with an agent key (alice) and an editor key (erin);
-    stopped on exit.  The hashing encoder unless ``real_model`` (the sentence encoder)."""
-    settings = make_settings(data_dir)
-    if real_model:  # the real encoder, and the relevance floor measured for it
-        search = settings.search.model_copy(
-            update={"relevance_floor": SearchSettings().relevance_floor}
-        )
-        settings = settings.model_copy(update={"model": ModelSettings(), "search": search})
-    prepare_data(settings)
+    stopped on exit.  The hashing encoder unless ``real_model`` (the sentence encoder).
+    ``prepared``: a data dir :func:`tests.conftest.prepare_demo` made with the hashing encoder,
+    copied instead of preparing the demo data again."""
+    if prepared is not None and not real_model:
+        settings = copy_data(prepared, data_dir)
+    else:
+        settings = make_settings(data_dir)
+        if real_model:  # the real encoder, and the relevance floor measured for it
+            search = settings.search.model_copy(
+                update={"relevance_floor": SearchSettings().relevance_floor}
+            )
+            settings = settings.model_copy(update={"model": ModelSettings(), "search": search})
+        prepare_demo(settings)
     with api_server(settings) as api_url:
         agent = create_key(api_url, "alice", "agent")
         editor = create_key(api_url, "erin", "editor")

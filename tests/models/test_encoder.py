@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.encoder import SentenceTransformerEncoder, _OnnxSingle
+from core.settings import ModelSettings
+from models.encoder import SentenceTransformerEncoder, _OnnxSingle, get_encoder
 
 TEXTS = [
     "printer not ready",
@@ -19,8 +20,13 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def encoders() -> tuple[SentenceTransformerEncoder, SentenceTransformerEncoder]:
+    """The default encoder as the service gets it (the process's one, so its model and ONNX
+    copy load once for these tests and the real-data tests), and one with ONNX switched off."""
     pytest.importorskip("onnxruntime")
-    return SentenceTransformerEncoder(onnx=True), SentenceTransformerEncoder(onnx=False)
+    m = ModelSettings()
+    fast = get_encoder(m.kind, m.path, m.batch_size, m.device, m.max_seq_length, m.onnx)
+    assert isinstance(fast, SentenceTransformerEncoder) and fast.onnx
+    return fast, SentenceTransformerEncoder(onnx=False)
 
 
 def test_single_text_goes_through_onnx_and_matches_torch(encoders) -> None:  # noqa: ANN001

@@ -16,9 +16,7 @@ import uvicorn
 from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
-from indexer.service import Firstline
-from tests.conftest import ADMIN_KEY, DEMO, free_port, make_settings
-from triage.service import Triager
+from tests.conftest import ADMIN_KEY, copy_data, free_port
 
 APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
 PAGES = {
@@ -50,13 +48,8 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    settings = make_settings(tmp_path_factory.mktemp("ui"))
-    svc = Firstline(settings)
-    svc.ingest_file(DEMO / "articles.jsonl", kind="article", source="demo")
-    svc.ingest_file(DEMO / "tickets.jsonl", kind="ticket", source="demo")
-    Triager(settings, svc).train()
-    svc.close()
+def api(tmp_path_factory: pytest.TempPathFactory, trained_demo: Path) -> Iterator[Api]:
+    settings = copy_data(trained_demo, tmp_path_factory.mktemp("ui"))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
