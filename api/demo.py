@@ -152,6 +152,29 @@ def run_demo(settings: Settings, port: int, ui_port: int, serve: bool, console: 
             _serve_demo(settings, port, ui_port, console)
 
 
+def console_command(port: int, host: str, *extra: str) -> list[str]:
+    """The command that serves the Streamlit console on ``host:port`` (headless, no usage
+    statistics, no "Deploy" button: as .streamlit/config.toml, wherever it starts)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(UI_APP),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        *extra,
+    ]
+
+
 def _serve_demo(settings: Settings, port: int, ui_port: int, console: Console) -> None:
     import uvicorn
 
@@ -168,25 +191,7 @@ def _serve_demo(settings: Settings, port: int, ui_port: int, console: Console) -
         keys = demo_keys(settings)
         env = {**os.environ, "FIRSTLINE_API_URL": api_url, "FIRSTLINE_API_KEY": keys["editor"]}
         ui = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(UI_APP),
-                "--server.port",
-                str(ui_port),
-                "--server.address",
-                settings.api.host,
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--client.toolbarMode",
-                "minimal",  # no "Deploy" button (as .streamlit/config.toml, wherever this starts)
-                "--logger.level",
-                "error",
-            ],
+            console_command(ui_port, settings.api.host, "--logger.level", "error"),
             env=env,
             stdout=subprocess.DEVNULL,
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import httpx
 import uvicorn
 
 from api.app import create_app
+from api.demo import console_command
 from core.settings import ModelSettings, SearchSettings, Settings
 from tests.conftest import (
     ADMIN_KEY,
@@ -30,7 +30,6 @@ from tests.conftest import (
     stop_process,
 )
 
-UI_APP = ROOT / "ui" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -115,25 +114,7 @@ def console(api_url: str, log: Path) -> Iterator[str]:
     env["FIRSTLINE_API_URL"] = api_url
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(UI_APP),
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
-                "--client.toolbarMode",
-                "minimal",
-            ],
+            console_command(port, "127.0.0.1", "--server.fileWatcherType", "none"),
             cwd=ROOT,
             env=env,
             stdout=out,
