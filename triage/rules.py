@@ -91,21 +91,3 @@ def apply_rules(request: dict[str, Any], kind: str | None = None) -> list[RuleHi
         hits.append(t)
         kind = t.value
     return hits + level_rules(reading, kind)
-
-
-def rule_signals(request: dict[str, Any]) -> dict[str, bool]:
-    """Which kinds of signal the request carries (for reports and features)."""
-    kinds = {s.kind for s in read_request(request).signals}
-    return {
-        k: k in kinds
-        for k in (
-            "scope",
-            "deadline",
-            "urgent",
-            "relaxed",
-            "business",
-            "blocked",
-            "workaround",
-            "change",
-        )
-    }

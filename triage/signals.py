@@ -46,7 +46,6 @@ class Reading:
     """All signals found in one request, and the decisions they support."""
 
     signals: list[Signal] = field(default_factory=list)
-    first_person: bool = False  # "I", "my": one requester speaking for themselves
     one_customer: bool = False  # "a customer", "this client": one person on whose behalf
 
     def of(self, target: str) -> list[Signal]:
@@ -169,7 +168,6 @@ _ONE_CUSTOMER = re.compile(
     r"\b(?:a|one|this|the|our|my|his|her) (?:customer|client|user|colleague|new starter|"
     r"new hire|employee|manager|picker|driver)\b"
 )
-_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|mine)\b")
 _NEGATED = re.compile(r"\b(?:not|no|isn't|aren't|never|hardly|instead of)\s*$")
 _SHARED_DOWN = re.compile(
     r"\b(?P<svc>web ?shop|website|online shop|e-?commerce site|erp|sap|wms|"
@@ -619,7 +617,6 @@ def read_request(request: dict[str, Any]) -> Reading:
         )
     return Reading(
         signals,
-        first_person=bool(_FIRST_PERSON.search(text)),
         one_customer=bool(_ONE_CUSTOMER.search(text)),
     )
 

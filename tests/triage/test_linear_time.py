@@ -17,7 +17,7 @@ from tests.adversarial import (
 )
 from tests.triage.conftest import TriageEnv
 from triage.features import TextFeatures
-from triage.rules import apply_rules, rule_signals
+from triage.rules import apply_rules
 from triage.service import request_text
 
 CORPUS = [
@@ -54,10 +54,8 @@ def test_rules_and_features_stay_linear_on_adversarial_text(text: str) -> None:
     request = {"title": text[:500], "description": text, "users_affected": 12}
     with hard_stop():
         hits = apply_rules(request)
-        signals = rule_signals(request)
         X = features().transform([request_text(request["title"], text)])
     assert {h.target for h in hits} <= {"impact", "urgency", "type"}
-    assert set(signals) >= {"scope", "deadline", "business", "workaround", "change"}
     assert X.shape == (1, features().n_features)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage.rules import RuleHit, apply_rules, rule_signals
+from triage.rules import RuleHit, apply_rules
 
 
 def hits(kind: str | None = "incident", **request: object) -> dict[str, RuleHit]:
@@ -171,9 +171,3 @@ def test_question_and_improvement_cues() -> None:
     h = hits(None, title="dark mode", description="would love a dark mode in the portal")
     assert (h["type"].value, h["type"].explicit) == ("improvement", True)
     assert hits(None, description="No idea why, my calendar lost two meetings").get("type") is None
-
-
-def test_rule_signals_report_the_kinds_found() -> None:
-    s = rule_signals({"title": "Outage", "description": "Everyone is blocked, urgent"})
-    assert s["scope"] is False and s["urgent"] and s["blocked"]
-    assert rule_signals({"description": "works on another PC"})["workaround"]
