@@ -353,10 +353,15 @@ class Triager:
         result.update({name: hits[:k] for name, hits in suggested.items()})
         return result
 
-    def _zero_shot_type(self, f: dict[str, Any], vector: np.ndarray) -> None:
+    @property
+    def zero_shot(self) -> ZeroShotTypes:
+        """The zero-shot type reader (its prototype vectors are encoded on first use)."""
         if self._zero_shot is None:
             self._zero_shot = ZeroShotTypes(self.embed)
-        z = self._zero_shot.predict(vector)
+        return self._zero_shot
+
+    def _zero_shot_type(self, f: dict[str, Any], vector: np.ndarray) -> None:
+        z = self.zero_shot.predict(vector)
         f.update(
             value=None if z["abstained"] else z["value"],
             confidence=z["confidence"],
@@ -369,9 +374,7 @@ class Triager:
     def _second_opinion(self, f: dict[str, Any], vector: np.ndarray) -> None:
         """An unsure type model whose first choice the zero-shot reading shares (two
         independent readings agreeing) decides."""
-        if self._zero_shot is None:
-            self._zero_shot = ZeroShotTypes(self.embed)
-        z = self._zero_shot.predict(vector)
+        z = self.zero_shot.predict(vector)
         top = f.get("top") or []
         if top and not z["abstained"] and z["value"] == top[0][0]:
             f.update(
