@@ -285,4 +285,79 @@ class AuditEntry(Base):
     )
 
 
+class Connection(Base):
+    """A system the desk already runs (a ticketing system, a mailbox, a webhook receiver) and
+    its sync state: where the last pull stopped (``watermark``), when, with what result.
+
+    ``secret`` (a token or password) is never returned by the API or printed by the CLI."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # rt, imap, webhook
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    paused: Mapped[bool] = mapped_column(default=False)
+    watermark: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A run holds a lease so two processes (two API workers, a CLI sync) never run one
+    # connection at once; a killed run's lease simply expires.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[str] = mapped_column(String(20), default="never")  # ok, error, ...
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ExternalLink(Base):
+    """An item of a connected system (an RT ticket, a mail's Message-ID) and the desk ticket
+    it became; ``pushed_at`` says firstline's decision was written back to it."""
+
+    __tablename__ = "external_links"
+    __table_args__ = (UniqueConstraint("connection_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(Integer, index=True)
+    external_id: Mapped[str] = mapped_column(String(500))
+    desk_ticket_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    remote_updated: Mapped[str | None] = mapped_column(String(40))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pushed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one webhook: pending → delivered, or dead after its retries
+    (the dead-letter list an admin can replay)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "event_key"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(Integer, index=True)
+    event_key: Mapped[str] = mapped_column(String(100))  # where the event came from, once
+    event: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 RECORD_TYPES: dict[str, type[Ticket] | type[Article]] = {"ticket": Ticket, "article": Article}
