@@ -170,6 +170,46 @@ class SyncSettings(BaseModel):
     )
 
 
+class ConnectorSettings(BaseModel):
+    """Syncs with connected systems (Request Tracker, mailboxes): see `firstline connect`."""
+
+    interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="`firstline serve` syncs every connection that is not paused this often "
+        "(0: never; `firstline sync` and the admin route still run one).",
+    )
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=5,
+        description="A run holds its connection this long (renewed at every batch): a killed "
+        "run's connection is free again after it.",
+    )
+    batch_size: int = Field(
+        default=25, ge=1, le=1000, description="Remote items per committed batch of a sync."
+    )
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="Timeout of one request to a connected system."
+    )
+    retries: int = Field(
+        default=3, ge=0, le=10, description="Retries (with backoff) of a failed request."
+    )
+
+
+class SmtpSettings(BaseModel):
+    """Where acknowledgement mails are sent from (email intake; off unless a mailbox asks)."""
+
+    host: str | None = Field(default=None, description="SMTP server; unset: no mail is sent.")
+    port: int = Field(default=587, ge=1, le=65535)
+    user: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    from_addr: str = Field(
+        default="servicedesk@localhost", description="From: of acknowledgement mails."
+    )
+
+
 class TriageSettings(BaseModel):
     target_precision: float = Field(
         default=0.90,
@@ -249,6 +289,8 @@ class Settings(BaseSettings):
     triage: TriageSettings = TriageSettings()
     api: ApiSettings = ApiSettings()
     kb: KbSettings = KbSettings()
+    connectors: ConnectorSettings = ConnectorSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     def as_environment(self) -> dict[str, str]:
         """The effective settings as their environment variables; secrets shown as stars."""

@@ -449,3 +449,30 @@ class Desk:
             opened = aware(t.created_at) or datetime.now(UTC)
             t.respond_by = opened + timedelta(minutes=respond_minutes)
             t.resolve_by = opened + timedelta(minutes=resolve_minutes)
+
+    def add_reply(
+        self,
+        ticket_id: int,
+        sender: str | None,
+        text: str,
+        actor: str,
+        within: Session | None = None,
+    ) -> dict[str, Any]:
+        """A follow-up from the caller, appended to the description (what the agent reads)."""
+        with self.db.session(within) as s:
+            t = self._get(s, ticket_id, lock=True)
+            stamp = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+            t.description = (
+                f"{t.description}\n\n--- reply from {sender or 'the caller'}, {stamp}\n{text}"
+            )
+            s.add(Event(kind="reply", ticket_id=t.id, actor=actor, data={"from": sender}))
+            return self._save(s, t)
+
+    def update_text(
+        self, ticket_id: int, title: str, description: str, actor: str, within: Session
+    ) -> dict[str, Any]:
+        """The request as its source system now words it (an edit made there)."""
+        t = self._get(within, ticket_id, lock=True)
+        t.title, t.description = title.strip(), description.strip()
+        within.add(Event(kind="edited", ticket_id=t.id, actor=actor, data={}))
+        return self._save(within, t)

@@ -34,19 +34,44 @@ class DeskWorkflow:
         self.db = desk.db
 
     # -- intake --------------------------------------------------------------------------
-    def intake(self, request: dict[str, Any], who: Principal) -> dict[str, Any]:
+    def intake(
+        self, request: dict[str, Any], who: Principal, within: Session | None = None
+    ) -> dict[str, Any]:
         """Take a new request: triaged at once, with suggested articles and similar resolved
-        tickets.  The request is encoded once, for triage, suggestions and the ticket."""
+        tickets.  The request is encoded once, for triage, suggestions and the ticket.
+        ``within``: a caller's unit of work (a connector stores its link and watermark with
+        the ticket, so a killed sync never takes one request twice)."""
         text = request_text(request.get("title"), request.get("description"))
         if not text:
             raise InvalidInputError("a request needs a title or a description")
         vector = self.service.encoder.encode([text])[0]
-        with self.db.session() as s:
+        with self.db.session(within) as s:
             card = self._triage(s, request, text, vector)
             ticket = self.desk.open(request, card, who.name, vector, within=s)
             self.audit.write(who, "desk.open", ticket["ref"], None, ticket, within=s)
         ticket.pop("triage", None)
         return {"ticket": ticket, "triage": card}
+
+    def preview(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The triage card a request would get, with nothing stored (a dry-run sync)."""
+        text = request_text(request.get("title"), request.get("description"))
+        if not text:
+            raise InvalidInputError("a request needs a title or a description")
+        vector = self.service.encoder.encode([text])[0]
+        try:
+            return self.triager.predict([request], suggestions=5, embeddings=vector[None, :])[0]
+        except ModelNotTrainedError as e:
+            suggested, availability = self.triager.suggestions(text, 5, vector)
+            return {"fields": {}, "untriaged": str(e), "suggestions": availability, **suggested}
+
+    def add_reply(
+        self, ticket_id: int, who: Principal, sender: str | None, text: str, within: Session
+    ) -> dict[str, Any]:
+        """A caller's follow-up (a reply mail) appended to its ticket, with its event and
+        audit entry in the caller's unit of work."""
+        after = self.desk.add_reply(ticket_id, sender, text, who.name, within=within)
+        self.audit.write(who, "desk.reply", after["ref"], None, {"from": sender}, within=within)
+        return after
 
     def _triage(
         self, s: Session, request: dict[str, Any], text: str, vector: np.ndarray

@@ -1,0 +1,271 @@
+"""Running a connection's sync: the lease, the context a connector works in, the report.
+
+A connector (Request Tracker, a mailbox) pulls what changed since its watermark in batches.
+Each batch is one unit of work: what it stored in firstline (tickets, desk tickets, links) and
+the watermark that says it is done commit together, so a sync killed at any point and run
+again neither loses nor repeats anything.  Writes to the remote system (firstline's decisions
+pushed back) happen after the batch commits and are themselves made idempotent by the
+connector (a marker checked before commenting), so a crash between the two is repaired by the
+next run instead of writing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import import_module
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from connectors.state import Connections
+from core.errors import ConflictError, FirstlineError, InvalidInputError
+from core.settings import Settings
+from core.time import utcnow
+from kb.auth import Principal
+from kb.models import Connection, ExternalLink
+from services.after_commit import index_changed
+from services.desk import DeskWorkflow
+
+log = logging.getLogger("firstline.connectors")
+
+Progress = Callable[[int, int | None], None]  # (done, total if known)
+
+# Connectors by kind, imported when first used.
+CONNECTORS = {"rt": "connectors.rt_sync:RTConnector", "imap": "connectors.mail_sync:MailConnector"}
+
+
+class Connector(Protocol):
+    """What a kind of connection does.  Constructing one does no I/O."""
+
+    def check(self) -> dict[str, Any]:
+        """Reach the system and prove the credentials work (raises a clear error if not)."""
+
+    def sync(self, ctx: SyncContext) -> None:
+        """Pull what changed since ``ctx.watermark``, store it batch by batch, push back."""
+
+
+def connector_for(kind: str, config: dict[str, Any], secret: str | None, settings: Settings):  # noqa: ANN201
+    try:
+        module, name = CONNECTORS[kind].split(":")
+    except KeyError as e:
+        raise InvalidInputError(f"connections of kind {kind!r} are not synced") from e
+    return getattr(import_module(module), name)(config, secret, settings)
+
+
+@dataclass
+class SyncContext:
+    """What a connector works with during one run."""
+
+    name: str
+    conn_id: int
+    config: dict[str, Any]
+    watermark: dict[str, Any]
+    dry_run: bool
+    desk: DeskWorkflow
+    who: Principal
+    counts: Counter = field(default_factory=Counter)
+    planned: list[dict[str, Any]] = field(default_factory=list)  # a dry run's writes
+    errors: list[str] = field(default_factory=list)
+    progress: Progress | None = None
+    renew: Callable[[Session], None] = lambda s: None
+
+    @property
+    def db(self):  # noqa: ANN201
+        return self.desk.db
+
+    @contextmanager
+    def batch(self) -> Iterator[Session]:
+        """One unit of work; the lease is renewed in it (a run that lost its lease stops)."""
+        with self.db.session() as s:
+            self.renew(s)
+            yield s
+
+    def save_watermark(self, s: Session, watermark: dict[str, Any]) -> None:
+        """Where the next run starts, committed with the batch it follows."""
+        self.watermark = dict(watermark)
+        if not self.dry_run:
+            s.execute(
+                update(Connection)
+                .where(Connection.id == self.conn_id)
+                .values(watermark=self.watermark)
+                .execution_options(synchronize_session=False)
+            )
+
+    def link(self, s: Session, external_id: str, lock: bool = False) -> ExternalLink | None:
+        q = select(ExternalLink).where(
+            ExternalLink.connection_id == self.conn_id, ExternalLink.external_id == external_id
+        )
+        return s.scalar(q.with_for_update() if lock else q)
+
+    def add_link(self, s: Session, external_id: str, **values: Any) -> ExternalLink:
+        link = ExternalLink(connection_id=self.conn_id, external_id=external_id, pushed={})
+        for k, v in values.items():
+            setattr(link, k, v)
+        s.add(link)
+        s.flush()
+        return link
+
+    def mark_pushed(self, external_id: str, pushed: dict[str, Any]) -> None:
+        with self.db.session() as s:
+            link = self.link(s, external_id, lock=True)
+            if link is not None:
+                link.pushed_at = utcnow()
+                link.pushed = pushed
+
+    def fail(self, what: str, error: Exception | str) -> None:
+        """An item that could not be done: counted, reported, retried by the next run."""
+        message = f"{what}: {error}"
+        log.warning("sync %s: %s", self.name, message)
+        self.counts["errors"] += 1
+        if len(self.errors) < 20:
+            self.errors.append(message)
+
+    def advance(self, n: int = 1, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(n, total)
+
+
+@dataclass
+class SyncReport:
+    name: str
+    kind: str
+    status: str  # ok, partial (some items failed: they are retried), error, dry-run
+    counts: dict[str, int]
+    errors: list[str]
+    planned: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "counts": self.counts,
+            "errors": self.errors,
+            "planned": self.planned,
+        }
+
+
+class SyncService:
+    """Runs syncs.  Constructing it does no I/O."""
+
+    def __init__(self, settings: Settings, desk: DeskWorkflow) -> None:
+        self.settings = settings
+        self.desk = desk
+        self.connections = Connections(desk.db)
+
+    def check(self, name: str) -> dict[str, Any]:
+        conn = self.connections.get(name)
+        return self._connector(conn).check()
+
+    def _connector(self, conn: dict[str, Any]) -> Connector:
+        secret = self.connections.secret(conn["name"])
+        return connector_for(conn["kind"], conn["config"], secret, self.settings)
+
+    def run(self, name: str, dry_run: bool = False, progress: Progress | None = None) -> SyncReport:
+        """One sync of one connection.  A dry run reads the remote system and shows what
+        would be written, and stores nothing anywhere."""
+        conn = self.connections.get(name)
+        if conn["kind"] not in CONNECTORS:
+            raise InvalidInputError(
+                f"connection {name!r} is a {conn['kind']}: it is not synced (webhooks are "
+                "delivered by the server's webhook worker)"
+            )
+        connector = self._connector(conn)
+        lease = self.settings.connectors.lease_seconds
+        owner = None if dry_run else self.connections.acquire(name, lease)
+        ctx = SyncContext(
+            name=name,
+            conn_id=conn["id"],
+            config=conn["config"],
+            watermark=dict(conn["watermark"]),
+            dry_run=dry_run,
+            desk=self.desk,
+            who=Principal(name=f"connector:{name}", role="agent"),
+            progress=progress,
+        )
+        if owner is not None:
+            ctx.renew = lambda s: self.connections.renew(s, conn["id"], owner, lease)
+        status, error = "ok", None
+        try:
+            connector.sync(ctx)
+            if ctx.errors:
+                status, error = "partial", ctx.errors[0]
+        except FirstlineError as e:
+            status, error = "error", str(e)
+        except Exception as e:  # noqa: BLE001 - recorded on the connection, never a traceback
+            log.exception("sync %s failed", name)
+            status, error = "error", f"unexpected error: {type(e).__name__}: {e}"[:500]
+        finally:
+            if owner is not None:
+                self.connections.finish(name, owner, status, dict(ctx.counts), error)
+            index_changed(self.desk.service)
+        if error and error not in ctx.errors:
+            ctx.errors.insert(0, error)
+        return SyncReport(
+            name=name,
+            kind=conn["kind"],
+            status="dry-run" if dry_run and status == "ok" else status,
+            counts=dict(ctx.counts),
+            errors=ctx.errors,
+            planned=ctx.planned,
+        )
+
+    def run_due(self, every_seconds: float) -> list[SyncReport]:
+        """Every connection that is not paused and whose last run started long enough ago."""
+        reports = []
+        now = utcnow()
+        for conn in self.connections.list():
+            if conn["kind"] not in CONNECTORS or conn["paused"] or conn["running"]:
+                continue
+            started = conn["last_started_at"]
+            if started is not None:
+                if (now - datetime.fromisoformat(started)).total_seconds() < every_seconds:
+                    continue
+            try:
+                reports.append(self.run(conn["name"]))
+            except ConflictError:  # another process took it first
+                continue
+            except FirstlineError as e:
+                log.warning("scheduled sync of %s not run: %s", conn["name"], e)
+        return reports
+
+
+class SyncScheduler:
+    """Inside `firstline serve`: syncs connections every ``interval`` seconds, off the request
+    path (a background thread; the lease keeps several API workers from syncing one
+    connection at once)."""
+
+    def __init__(self, service: SyncService, interval: float) -> None:
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="connector-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        # A first pass soon after start, then every interval.
+        tick = min(self.interval, 5.0)
+        while not self._stop.wait(tick):
+            try:
+                self.service.run_due(self.interval)
+            except Exception:  # noqa: BLE001 - a scheduler must outlive one bad pass
+                log.exception("connector scheduler pass failed")
+            tick = min(self.interval, 30.0)
