@@ -16,6 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from api.cli_connect import connect_app, connections_app
+from api.cli_connect import sync as sync_command
 from api.cli_users import users_app
 from core.errors import FirstlineError
 from core.settings import Settings, get_settings
@@ -41,6 +43,9 @@ triage_app = typer.Typer(
 )
 app.add_typer(triage_app, name="triage")
 app.add_typer(users_app, name="users")
+app.add_typer(connect_app, name="connect")
+app.add_typer(connections_app, name="connections")
+app.command("sync")(sync_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -160,6 +160,38 @@ class SyncService:
         self.desk = desk
         self.connections = Connections(desk.db)
 
+    # -- administration (each one unit of work with its audit entry) ----------------------
+    def connect(
+        self,
+        who: Principal,
+        name: str,
+        kind: str,
+        config: dict[str, Any],
+        secret: str | None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        with self.desk.db.session() as s:
+            out = self.connections.create(name, kind, config, secret, replace, within=s)
+            self.desk.audit.write(
+                who, "connector.connect", f"connection:{name}", None, out, within=s
+            )
+        return out
+
+    def set_paused(self, who: Principal, name: str, paused: bool) -> dict[str, Any]:
+        with self.desk.db.session() as s:
+            out = self.connections.set_paused(name, paused, within=s)
+            action = "connector.pause" if paused else "connector.resume"
+            self.desk.audit.write(who, action, f"connection:{name}", None, out, within=s)
+        return out
+
+    def remove(self, who: Principal, name: str) -> dict[str, Any]:
+        with self.desk.db.session() as s:
+            out = self.connections.delete(name, within=s)
+            self.desk.audit.write(
+                who, "connector.remove", f"connection:{name}", out, None, within=s
+            )
+        return out
+
     def check(self, name: str) -> dict[str, Any]:
         conn = self.connections.get(name)
         return self._connector(conn).check()
@@ -269,3 +301,18 @@ class SyncScheduler:
             except Exception:  # noqa: BLE001 - a scheduler must outlive one bad pass
                 log.exception("connector scheduler pass failed")
             tick = min(self.interval, 30.0)
+
+
+def sync_service(settings: Settings, service: Any) -> SyncService:
+    """A sync service over an open :class:`indexer.service.Firstline` (the CLI's wiring; the
+    API builds its own from the objects it already holds)."""
+    from kb.auth import Audit
+    from kb.curation import Knowledge
+    from kb.desk import Desk
+    from triage.service import Triager
+
+    knowledge = Knowledge(service.db, settings.kb.review_days)
+    desk = DeskWorkflow(
+        service, Triager(settings, service), Desk(service.db, knowledge), Audit(service.db)
+    )
+    return SyncService(settings, desk)
