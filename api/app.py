@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import errors, routes_admin, routes_desk, routes_kb
+from api import errors, routes_admin, routes_connectors, routes_desk, routes_kb
 from api.deps import Admin, AdminFlow, Agent, DeskFlow, Editor, Service, TriageService
 from api.schemas import (
     ArticleBatch,
@@ -36,6 +36,9 @@ from api.schemas import (
     TriageModelsOut,
     TriageOut,
 )
+from connectors.state import Connections
+from connectors.state import health as connectors_health
+from connectors.sync import SyncScheduler, SyncService
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings, get_settings
 from indexer.service import Firstline
@@ -75,6 +78,10 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             app.state.service, app.state.knowledge, app.state.desk, app.state.audit
         )
         app.state.admin_flow = AdminWorkflow(app.state.service, app.state.keys, app.state.audit)
+        app.state.sync_service = SyncService(settings, app.state.desk_flow)
+        app.state.sync_scheduler = SyncScheduler(
+            app.state.sync_service, settings.connectors.interval_seconds
+        )
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -83,9 +90,12 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
         # The index sync worker: drains what a killed process left pending, then every write.
         app.state.service.sync.start()
+        # Connected systems are synced off the request path, every connectors.interval_seconds.
+        app.state.sync_scheduler.start()
         try:
             yield
         finally:
+            app.state.sync_scheduler.stop()
             app.state.service.sync.stop()
             app.state.service.close()
 
@@ -112,6 +122,13 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         their age); 503 naming the part that is down.  A stuck sync makes the status
         "degraded" with 200: the service still answers, the index is behind."""
         body = await run_in_threadpool(service.health)
+        try:
+            part = await run_in_threadpool(connectors_health, Connections(service.db).list())
+        except FirstlineError as e:
+            part = {"status": "down", "error": str(e)}
+        body["connectors"] = part
+        if part["status"] != "ok" and body["status"] == "ok":
+            body["status"] = "degraded"
         down = any(isinstance(p, dict) and p.get("status") == "down" for p in body.values())
         return JSONResponse(body, status_code=503 if down else 200)
 
@@ -224,6 +241,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     app.include_router(routes_kb.router)
     app.include_router(routes_kb.dashboard_router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_connectors.router)
     return app
 
 

@@ -412,6 +412,15 @@ def health() -> None:
     service = _service()
     try:
         body = service.health()
+        try:
+            from connectors.state import Connections
+            from connectors.state import health as connectors_health
+
+            body["connectors"] = connectors_health(Connections(service.db).list())
+        except FirstlineError as e:
+            body["connectors"] = {"status": "down", "error": str(e)}
+        if body["connectors"]["status"] != "ok" and body["status"] == "ok":
+            body["status"] = "degraded"
         out.print_json(json.dumps(body, default=str))
         if body["status"] != "ok":
             raise typer.Exit(1)

@@ -620,6 +620,9 @@ class HealthOut(_Out):
     database: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     index: dict[str, Any] | None = None
+    connectors: dict[str, Any] | None = Field(
+        default=None, description="Connected systems: last sync, counts, errors."
+    )
 
 
 class DriftOut(_Out):
@@ -638,3 +641,39 @@ class VerifyOut(_Out):
     stale: DriftOut
     repaired: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+
+
+class ConnectionOut(_Out):
+    """A connection and its sync state (its secret is never shown)."""
+
+    id: int
+    name: str
+    kind: str
+    config: dict[str, Any]
+    has_secret: bool
+    paused: bool
+    running: bool
+    last_started_at: str | None = None
+    last_finished_at: str | None = None
+    last_status: str
+    last_error: str | None = None
+    last_counts: dict[str, Any] = Field(default_factory=dict)
+    totals: dict[str, Any] = Field(default_factory=dict)
+    watermark: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None
+
+
+class ConnectionsOut(_Out):
+    connections: list[ConnectionOut]
+
+
+class SyncReportOut(_Out):
+    name: str
+    kind: str
+    status: str = Field(
+        description="ok, partial (some items failed: retried next time), error, dry-run, or "
+        "started (running in the background: see /admin/connectors)"
+    )
+    counts: dict[str, int]
+    errors: list[str]
+    planned: list[dict[str, Any]] = Field(description="A dry run's writes.")

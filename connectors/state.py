@@ -194,3 +194,31 @@ class Connections:
             c.totals = totals
             s.flush()
             return public(c)
+
+
+def health(connections: list[dict[str, Any]]) -> dict[str, Any]:
+    """The connections part of ``/health``: "degraded" when a connection that is not paused
+    failed its last sync (the desk is not receiving what it sends)."""
+    failing = [c["name"] for c in connections if not c["paused"] and c["last_status"] == "error"]
+    part: dict[str, Any] = {
+        "status": "degraded" if failing else "ok",
+        "connections": [
+            {
+                k: c[k]
+                for k in (
+                    "name",
+                    "kind",
+                    "paused",
+                    "running",
+                    "last_finished_at",
+                    "last_status",
+                    "last_error",
+                    "last_counts",
+                )
+            }
+            for c in connections
+        ],
+    }
+    if failing:
+        part["error"] = "last sync failed: " + ", ".join(failing)
+    return part
