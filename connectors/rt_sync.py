@@ -130,6 +130,8 @@ class RTConnector:
                 digest = _hash(title, description, texts.get("resolution") or "")
                 if status in RESOLVED:
                     resolved.append(self._resolved(t, title, texts))
+                    if link is not None and link.desk_ticket_id and not ctx.dry_run:
+                        self._close_on_desk(ctx, s, link.desk_ticket_id, key, texts)
                 elif link is None:
                     request = {
                         "title": title,
@@ -171,6 +173,20 @@ class RTConnector:
                 newest = max(t["last_updated"] for t in batch)
                 ctx.save_watermark(s, {"since": newest.isoformat()})
         return to_push
+
+    def _close_on_desk(
+        self, ctx: SyncContext, s: Any, ticket_id: int, key: str, texts: dict[str, Any]
+    ) -> None:
+        """Solved in RT: the desk ticket it became is resolved too (not captured as a draft:
+        the RT ticket itself is imported as a resolved ticket)."""
+        answer = (texts.get("resolution") or "").strip() or f"Resolved in Request Tracker ({key})"
+        try:
+            ctx.desk.desk.resolve_with_answer(
+                ticket_id, answer, ctx.who.name, capture=False, within=s
+            )
+        except ConflictError:  # already resolved or closed on the desk
+            return
+        ctx.counts["resolved_on_desk"] += 1
 
     def _resolved(self, t: dict[str, Any], title: str, texts: dict[str, Any]) -> dict[str, Any]:
         cf = t.get("custom_fields") or {}

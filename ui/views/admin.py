@@ -1,4 +1,5 @@
-"""Admin: API keys (create, shown once; list; revoke) and the audit log of every write."""
+"""Admin: connected systems (last sync, counts, errors; pause, resume, sync now), API keys
+(create, shown once; list; revoke) and the audit log of every write."""
 
 from __future__ import annotations
 
@@ -67,6 +68,52 @@ def _keys() -> None:
         c2.button("Revoke key", on_click=_revoke)
 
 
+def _connector_action(action: str) -> None:
+    name = SS.get("admin_connection")
+    if not name:
+        return
+    out = act("POST", f"/admin/connectors/{name}/{action}")
+    if out is not None:
+        done = {"pause": "paused", "resume": "resumed", "run": "sync started"}[action]
+        flash("success", f"{name}: {done}")
+
+
+def _connections() -> None:
+    st.subheader("Connected systems")
+    out = call("GET", "/admin/connectors")
+    if out is None:
+        return
+    rows = out["connections"]
+    if not rows:
+        st.caption(
+            "No connections yet: `firstline connect rt …` or `firstline connect imap …` "
+            "(see the README, “Connect firstline to your desk”)."
+        )
+        return
+    st.dataframe(
+        [
+            {
+                "name": c["name"],
+                "kind": c["kind"],
+                "state": "paused" if c["paused"] else ("syncing" if c["running"] else "active"),
+                "last sync": when(c.get("last_finished_at"))
+                if c.get("last_finished_at")
+                else "never",
+                "result": c["last_status"],
+                "counts": ", ".join(f"{k} {v}" for k, v in sorted(c["last_counts"].items())),
+                "error": c.get("last_error") or "",
+            }
+            for c in rows
+        ],
+        hide_index=True,
+    )
+    c1, c2, c3, c4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+    c1.selectbox("Connection", [c["name"] for c in rows], key="admin_connection")
+    c2.button("Sync now", on_click=_connector_action, args=("run",))
+    c3.button("Pause", on_click=_connector_action, args=("pause",))
+    c4.button("Resume", on_click=_connector_action, args=("resume",))
+
+
 def _audit() -> None:
     st.subheader("Audit log")
     c1, c2, c3 = st.columns([2, 2, 1])
@@ -101,6 +148,7 @@ if not can("admin"):
     st.warning("Administration needs the admin role.")
     st.stop()
 top = st.container()
+_connections()
 _keys()
 _audit()
 with top:
