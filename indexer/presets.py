@@ -192,14 +192,12 @@ PRESETS: dict[str, Preset] = {
             "REST API tickets?expand=true, one object per line",
             {
                 "external_id": ("number",),
-                "title": ("title",),
-                "description": ("note",),
+                "title": ("title",),  # the text is in the ticket's articles, not the ticket
                 "assignment_group": ("group",),
                 "type": ("type",),
                 "priority": ("priority",),
                 "status": ("state",),
                 "caller": ("customer",),
-                "tags": ("tags",),
                 "opened_at": ("created_at",),
                 "resolved_at": ("close_at",),
             },
