@@ -458,3 +458,10 @@ def test_ingest_help_lists_the_presets(env: None) -> None:
     result = CliRunner().invoke(app, ["ingest", "--help"], terminal_width=200)
     assert result.exit_code == 0
     assert all(name in result.stdout for name in PRESETS)
+
+
+def test_the_readme_table_lists_every_preset() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Export presets", 1)[1].split("\n\n| `firstline ingest`", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(PRESETS)
