@@ -22,6 +22,7 @@ from api.cli_users import users_app
 from core.errors import FirstlineError
 from core.settings import Settings, get_settings
 from indexer.mapping import FIELDS
+from indexer.presets import PRESETS
 
 if TYPE_CHECKING:
     from indexer.ingest import IngestReport
@@ -111,6 +112,10 @@ def _ingest_help() -> str:
         " Zendesk, ... exports; case, spaces, '_', '-' and '.' do not matter), e.g. "
         f"{examples}. --map FIELD=COLUMN overrides the automatic match; the mapping used is"
         " printed. Columns that match no field are kept with the row.\n\n"
+        "--preset NAME reads the export of a known product with its own columns and values"
+        " (impact, urgency, priority, status): "
+        + ", ".join(f"{p.name} ({p.product})" for p in PRESETS.values())
+        + ".\n\n"
         f"Ticket fields: {', '.join(FIELDS['ticket'])}.\n\n"
         f"Article fields (--kind article): {', '.join(FIELDS['article'])}.\n\n"
         "A row that cannot be read is skipped and reported (row number and reason); a date that"
@@ -132,6 +137,14 @@ def ingest(
             "--map",
             help="FIELD=COLUMN: read FIELD from COLUMN instead of the automatic match, e.g."
             " --map title='Short description'. Repeatable.",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="The product the export comes from: " + ", ".join(PRESETS) + ". Its columns"
+            " replace the automatic match (--map still wins) and its impact, urgency,"
+            " priority and status values are read as firstline's."
         ),
     ] = None,
     source: Annotated[
@@ -165,14 +178,14 @@ def ingest(
     index_behind = False
     try:
         dates = service.date_reading(date_format, timezone)  # a bad --timezone fails here
-        # A bad --map, kind or file fails now, not after the model has loaded (seconds).
+        # A bad --preset, --map, kind or file fails now, not after the model has loaded (seconds).
         for path in files:
-            service.check_file(path, kind, map_, encoding)
+            service.check_file(path, kind, map_, encoding, preset)
         for path in files:
             total = service.ingestor.count_rows(path, encoding)
             with _bar(f"ingest {path.name}", total) as advance:
                 report = service.ingest_file(
-                    path, kind, map_, source, encoding, advance, dates.fmt, dates.tz
+                    path, kind, map_, source, encoding, advance, dates.fmt, dates.tz, preset
                 )
             if json_out:
                 out.print_json(json.dumps({"file": str(path), **report.as_dict()}))

@@ -30,6 +30,7 @@ from indexer.mapping import (
     parse_mapping_options,
     resolve_mapping,
 )
+from indexer.presets import get_preset
 from indexer.readers import RowError, read_rows
 from indexer.types import IndexDoc, IndexFailure
 from kb.db import Database
@@ -106,13 +107,15 @@ def check_mapping(
     kind: str = "ticket",
     mapping: list[str] | dict[str, str] | None = None,
     encoding: str = "utf-8",
+    preset: str | None = None,
 ) -> Mapping_ | None:
     """The column mapping an import of ``path`` will use, resolved from its first readable row
-    as the import does, without the encoder or the index: a bad ``--map`` (no ``FIELD=COLUMN``,
-    an unknown field, a column the file lacks), an unknown kind or a file without a text column
-    fails here, in a moment, before a long import starts.  ``None`` when no row is readable
-    (the import reports why)."""
+    as the import does, without the encoder or the index: an unknown preset, a bad ``--map``
+    (no ``FIELD=COLUMN``, an unknown field, a column the file lacks), an unknown kind or a file
+    without a text column fails here, in a moment, before a long import starts.  ``None`` when
+    no row is readable (the import reports why)."""
     path = Path(path)
+    chosen = get_preset(preset) if preset else None
     explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
     readable = (row for _row_no, row in read_rows(path, encoding) if isinstance(row, dict))
     first = next(readable, None)
@@ -120,7 +123,7 @@ def check_mapping(
     if first is None:
         return None
     try:
-        return resolve_mapping(kind, list(first.keys()), explicit)
+        return resolve_mapping(kind, list(first.keys()), explicit, chosen)
     except InvalidInputError as e:
         raise InvalidInputError(f"{path.name}: {e}") from e
 
@@ -163,9 +166,11 @@ class Ingestor:
         encoding: str = "utf-8",
         progress: Progress | None = None,
         dates: DateReading | None = None,
+        preset: str | None = None,
     ) -> IngestReport:
         path = Path(path)
         dates = dates or DateReading()
+        chosen = get_preset(preset) if preset else None
         explicit = mapping if isinstance(mapping, dict) else parse_mapping_options(mapping)
         rows = read_rows(path, encoding)
         report = IngestReport(kind=kind, source=source)
@@ -180,7 +185,7 @@ class Ingestor:
                     yield row_no, row
                     continue
                 if resolved is None:
-                    resolved = resolve_mapping(kind, list(row.keys()), explicit)
+                    resolved = resolve_mapping(kind, list(row.keys()), explicit, chosen)
                     report.mapping = resolved.describe()
                 try:
                     rec = build_record(resolved, row, dates)

@@ -1,7 +1,8 @@
 """Column mapping: from a user's export columns to firstline's fields.
 
 A user's export never has our column names.  Each field has a list of usual names (ServiceNow,
-Jira, Zendesk, Kaggle exports ...); an explicit ``--map field=Column`` always wins.  Columns that
+Jira, Zendesk, Kaggle exports ...), or a preset (:mod:`indexer.presets`) names the columns of one
+product's export; an explicit ``--map field=Column`` always wins.  Columns that
 map to nothing are kept in ``extra`` so nothing in the export is lost.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from core.dates import parse_date, zone
 from core.errors import InvalidInputError
+from indexer.presets import Preset
 from kb.records import Record, content_hash
 
 TICKET_FIELDS: dict[str, list[str]] = {
@@ -142,15 +144,22 @@ class Mapping_:
     kind: str
     columns: dict[str, str]  # our field -> their column
     unmapped: list[str] = field(default_factory=list)
+    preset: Preset | None = None  # whose values are normalised (impact, priority, status ...)
 
     def describe(self) -> str:
-        return ", ".join(f"{f}<-{c!r}" for f, c in self.columns.items())
+        mapped = ", ".join(f"{f}<-{c!r}" for f, c in self.columns.items())
+        return f"preset {self.preset.name}: {mapped}" if self.preset else mapped
 
 
-def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -> Mapping_:
-    """Match our fields to the file's columns, explicit choices first."""
+def resolve_mapping(
+    kind: str, header: list[str], explicit: Mapping[str, str], preset: Preset | None = None
+) -> Mapping_:
+    """Match our fields to the file's columns, explicit choices first, then the preset's
+    columns or, without a preset, the usual names."""
     if kind not in FIELDS:
         raise InvalidInputError(f"unknown kind {kind!r}: use 'ticket' or 'article'")
+    if preset is not None and kind != "ticket":
+        raise InvalidInputError(f"preset {preset.name!r} reads tickets, not {kind}s")
     fields = FIELDS[kind]
     unknown = [f for f in explicit if f not in fields]
     if unknown:
@@ -166,11 +175,11 @@ def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -
             )
         columns[f] = col if col in header else by_key[_key(col)]
     taken = set(columns.values())
-    for f, names in fields.items():
+    for f, names in (preset.columns if preset else fields).items():
         if f in columns:
             continue
         for n in names:
-            col = by_key.get(n)
+            col = by_key.get(_key(n))
             if col is not None and col not in taken:
                 columns[f] = col
                 taken.add(col)
@@ -180,7 +189,7 @@ def resolve_mapping(kind: str, header: list[str], explicit: Mapping[str, str]) -
             f"no text column found for {kind}s among: {', '.join(header)}; "
             f"say which with --map title=COLUMN or --map {TEXT_FIELD[kind]}=COLUMN"
         )
-    return Mapping_(kind, columns, [h for h in header if h not in taken])
+    return Mapping_(kind, columns, [h for h in header if h not in taken], preset)
 
 
 def _as_text(v: Any) -> str:
@@ -226,6 +235,8 @@ def build_record(
                 warnings.append(FieldWarning(col, _as_text(raw)[:200], str(e)))
         else:
             text = _as_text(raw).strip() if f != TEXT_FIELD[kind] else _as_text(raw)
+            if text and mapping.preset is not None:
+                text = mapping.preset.normalise(f, text)
             values[f] = text or None
     text_field = TEXT_FIELD[kind]
     title = (values.get("title") or "").strip()

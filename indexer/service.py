@@ -81,10 +81,11 @@ class Firstline:
         kind: str = "ticket",
         mapping: list[str] | dict[str, str] | None = None,
         encoding: str = "utf-8",
+        preset: str | None = None,
     ) -> Mapping_ | None:
         """The mapping ``ingest_file`` would use, checked without loading the model (see
         :func:`indexer.ingest.check_mapping`)."""
-        return check_mapping(path, kind, mapping, encoding)
+        return check_mapping(path, kind, mapping, encoding, preset)
 
     def ingest_file(
         self,
@@ -96,9 +97,13 @@ class Firstline:
         progress: Progress | None = None,
         date_format: str | None = None,
         timezone: str | None = None,
+        preset: str | None = None,
     ) -> IngestReport:
+        """Ingest one export; ``preset`` names the product it comes from (``indexer.presets``)."""
         dates = self.date_reading(date_format, timezone)
-        return self.ingestor.ingest_file(path, kind, mapping, source, encoding, progress, dates)
+        return self.ingestor.ingest_file(
+            path, kind, mapping, source, encoding, progress, dates, preset
+        )
 
     def ingest_items(
         self,
