@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import errors, routes_admin, routes_desk, routes_kb
+from api import errors, routes_admin, routes_desk, routes_kb, routes_webhooks
 from api.deps import Admin, AdminFlow, Agent, DeskFlow, Editor, Service, TriageService
 from api.schemas import (
     ArticleBatch,
@@ -36,6 +36,9 @@ from api.schemas import (
     TriageModelsOut,
     TriageOut,
 )
+from connectors.webhook_admin import WebhookAdmin
+from connectors.webhook_worker import WebhookWorker
+from connectors.webhooks import WebhookDispatcher
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings, get_settings
 from indexer.service import Firstline
@@ -75,6 +78,9 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             app.state.service, app.state.knowledge, app.state.desk, app.state.audit
         )
         app.state.admin_flow = AdminWorkflow(app.state.service, app.state.keys, app.state.audit)
+        dispatcher = WebhookDispatcher(db, settings.webhooks)
+        app.state.webhooks = WebhookAdmin(dispatcher, app.state.audit)
+        app.state.webhook_worker = WebhookWorker(dispatcher, settings.webhooks)
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -83,9 +89,13 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
             logging.getLogger("firstline.api").warning("start-up check failed: %s", e)
         # The index sync worker: drains what a killed process left pending, then every write.
         app.state.service.sync.start()
+        # The webhook worker: queues what the audit log recorded, sends what is due.
+        app.state.webhook_worker.start()
         try:
             yield
         finally:
+            app.state.webhook_worker.stop()
+            dispatcher.close()
             app.state.service.sync.stop()
             app.state.service.close()
 
@@ -224,6 +234,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     app.include_router(routes_kb.router)
     app.include_router(routes_kb.dashboard_router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 
