@@ -82,15 +82,17 @@ class WebhookDispatcher:
         self.owner = owner or f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
+        self._client_lock = threading.Lock()  # the worker and a test ping may both be first
         self._rng = random.Random()
 
     @property
     def client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                follow_redirects=False, headers={"User-Agent": "firstline-webhooks/1"}
-            )
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    follow_redirects=False, headers={"User-Agent": "firstline-webhooks/1"}
+                )
+            return self._client
 
     def close(self) -> None:
         if self._client is not None:
