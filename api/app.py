@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import errors, routes_admin, routes_connectors, routes_desk, routes_kb
+from api import errors, routes_admin, routes_connectors, routes_desk, routes_kb, routes_webhooks
 from api.deps import Admin, AdminFlow, Agent, DeskFlow, Editor, Service, TriageService
 from api.schemas import (
     ArticleBatch,
@@ -39,6 +39,9 @@ from api.schemas import (
 from connectors.state import Connections
 from connectors.state import health as connectors_health
 from connectors.sync import SyncScheduler, SyncService
+from connectors.webhook_admin import WebhookAdmin
+from connectors.webhook_worker import WebhookWorker
+from connectors.webhooks import WebhookDispatcher
 from core.errors import FirstlineError, InvalidInputError, NotFoundError
 from core.settings import Settings, get_settings
 from indexer.service import Firstline
@@ -82,6 +85,9 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         app.state.sync_scheduler = SyncScheduler(
             app.state.sync_service, settings.connectors.interval_seconds
         )
+        dispatcher = WebhookDispatcher(db, settings.webhooks)
+        app.state.webhooks = WebhookAdmin(dispatcher, app.state.audit)
+        app.state.webhook_worker = WebhookWorker(dispatcher, settings.webhooks)
         # Load the model and open the index now, so the first search is not the slow one;
         # a search engine that is down at start-up is reported by /health, not fatal.
         try:
@@ -92,9 +98,13 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         app.state.service.sync.start()
         # Connected systems are synced off the request path, every connectors.interval_seconds.
         app.state.sync_scheduler.start()
+        # The webhook worker: queues what the audit log recorded, sends what is due.
+        app.state.webhook_worker.start()
         try:
             yield
         finally:
+            app.state.webhook_worker.stop()
+            dispatcher.close()
             app.state.sync_scheduler.stop()
             app.state.service.sync.stop()
             app.state.service.close()
@@ -242,6 +252,7 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
     app.include_router(routes_kb.dashboard_router)
     app.include_router(routes_admin.router)
     app.include_router(routes_connectors.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
+from connectors.webhook_admin import WebhookAdmin
 from core.errors import UnauthorizedError
 from indexer.service import Firstline
 from kb.auth import Audit, Keys, Principal
@@ -65,6 +66,10 @@ def _keys(request: Request) -> Keys:
     return request.app.state.keys
 
 
+def _webhooks(request: Request) -> WebhookAdmin:
+    return request.app.state.webhooks
+
+
 Service = Annotated[Firstline, Depends(_service)]
 TriageService = Annotated[Triager, Depends(_triager)]
 KnowledgeService = Annotated[Knowledge, Depends(_knowledge)]
@@ -75,6 +80,7 @@ KnowledgeFlow = Annotated[KnowledgeWorkflow, Depends(_knowledge_flow)]
 AdminFlow = Annotated[AdminWorkflow, Depends(_admin_flow)]
 AuditLog = Annotated[Audit, Depends(_audit)]
 KeyStore = Annotated[Keys, Depends(_keys)]
+Webhooks = Annotated[WebhookAdmin, Depends(_webhooks)]
 
 
 # Declared in OpenAPI as the security scheme of every route but /health; ``auto_error=False``

@@ -210,6 +210,29 @@ class SmtpSettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    """Outgoing webhooks: the worker that turns audited actions into signed POSTs."""
+
+    interval_seconds: float = Field(
+        default=5.0, ge=0.05, le=3600, description="Look for new events and due retries this often."
+    )
+    backoff_base_seconds: float = Field(
+        default=10.0, ge=0.0, le=3600, description="Wait before the first retry; doubles per try."
+    )
+    backoff_max_seconds: float = Field(
+        default=3600.0, ge=0.0, le=86_400, description="Longest wait between two tries."
+    )
+    max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Tries before a delivery is dead (a hook may say less).",
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds a receiver has to answer (per hook too)."
+    )
+
+
 class TriageSettings(BaseModel):
     target_precision: float = Field(
         default=0.90,
@@ -286,6 +309,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     ingest: IngestSettings = IngestSettings()
     sync: SyncSettings = SyncSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     triage: TriageSettings = TriageSettings()
     api: ApiSettings = ApiSettings()
     kb: KbSettings = KbSettings()
