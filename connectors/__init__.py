@@ -1,0 +1,1 @@
+"""The systems a desk already runs (ticketing systems, mailboxes): pull, push back, sync state."""
