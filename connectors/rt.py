@@ -23,31 +23,24 @@ RT's quirks this client absorbs (RT 5.0.3):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Iterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
+from connectors.http import JsonApi
 from core.dates import zone
 from core.errors import (
-    BackendRefusedError,
-    BackendUnavailableError,
     InvalidInputError,
     NotFoundError,
 )
 from core.text import html_to_text
-from core.time import aware
 
 PER_PAGE = 100  # RT's largest page
 _TICKET_FIELDS = (
     "Subject,Status,Queue,Priority,Created,LastUpdated,Resolved,Requestor,CustomFields,Owner"
 )
 _UNSET_DATE = "1970-01-01T00:00:00Z"
-_MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After is an outage, not a rate limit
 _EXPAND = [
     ("fields[Queue]", "Name"),
     ("fields[Requestor]", "EmailAddress"),
@@ -71,22 +64,23 @@ class RTClient:
         timezone: str = "UTC",
     ) -> None:
         self.url = url.rstrip("/")
-        self._token = token
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.min_interval = min_interval
         self.timezone = timezone
-        self._http: httpx.Client | None = None
-        self._last_request = float("-inf")
+        self._api = JsonApi(
+            f"{self.url}/REST/2.0",
+            {"Authorization": f"token {token}", "Accept": "application/json"},
+            name="RT",
+            url=self.url,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            min_interval=min_interval,
+        )
 
     def __repr__(self) -> str:  # never the token
         return f"RTClient(url={self.url!r})"
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        self._api.close()
 
     def __enter__(self) -> RTClient:
         return self
@@ -98,7 +92,7 @@ class RTClient:
 
     def check(self) -> dict:
         """RT's version, proving the URL answers and the token is accepted."""
-        about = self._request("GET", "/rt", what="REST 2 API")
+        about = self._api.request("GET", "/rt", what="REST 2 API")
         return {"version": about.get("Version")}
 
     whoami = check
@@ -109,7 +103,9 @@ class RTClient:
         """Tickets whose LastUpdated is at or after ``since`` (all tickets if None), in
         (last_updated, id) order.  RT keeps whole seconds, so a watermark is the last ticket's
         ``last_updated`` plus the ids already seen at that second (``seen_ids``: skipped)."""
-        floor = aware(since).replace(microsecond=0) if since is not None else None
+        floor = None if since is None else since.replace(microsecond=0)
+        if floor is not None and floor.tzinfo is None:
+            floor = floor.replace(tzinfo=UTC)  # a naive watermark is UTC
         base = f"LastUpdated >= '{self._sql_date(floor)}'" if floor else "id > 0"
         cursor: tuple[datetime, int] | None = None
         while True:
@@ -128,7 +124,8 @@ class RTClient:
                 ("per_page", str(PER_PAGE)),
                 ("page", "1"),
             ]
-            items = self._request("GET", "/tickets", params=params, what="ticket search")["items"]
+            answer = self._api.request("GET", "/tickets", params=params, what="ticket search")
+            items = answer["items"]
             for raw in items:
                 ticket = _ticket(raw)
                 updated = ticket["last_updated"]
@@ -143,7 +140,7 @@ class RTClient:
 
     def ticket(self, ticket_id: int) -> dict:
         """One ticket, in the shape of :meth:`tickets_updated_since`."""
-        raw = self._request(
+        raw = self._api.request(
             "GET", f"/ticket/{int(ticket_id)}", params=_EXPAND, what=f"ticket {ticket_id}"
         )
         return _ticket(raw)
@@ -189,7 +186,7 @@ class RTClient:
         body, wanted = self._checked_update(int(ticket_id), fields)
         if not body:
             return []
-        messages = self._request(
+        messages = self._api.request(
             "PUT", f"/ticket/{int(ticket_id)}", json=body, what=f"ticket {ticket_id}"
         )
         now = self.ticket(ticket_id)
@@ -210,7 +207,7 @@ class RTClient:
         :meth:`has_comment_with` before commenting again."""
         if not text.strip():
             raise InvalidInputError("an RT comment needs some text")
-        messages = self._request(
+        messages = self._api.request(
             "POST",
             f"/ticket/{int(ticket_id)}/comment",
             json={"Content": text, "ContentType": "text/plain"},
@@ -234,7 +231,7 @@ class RTClient:
         if "Priority" in body and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise InvalidInputError(f"an RT priority is a whole number, not {priority!r}")
         wanted: dict[str, Any] = {k: v for k, v in body.items() if k != "CustomFields"}
-        current = self._request(
+        current = self._api.request(
             "GET", f"/ticket/{ticket_id}", params=_EXPAND, what=f"ticket {ticket_id}"
         )
         queue = (current.get("Queue") or {}).get("Name")
@@ -244,7 +241,7 @@ class RTClient:
             if not isinstance(queue, str) or not queue.strip():
                 raise InvalidInputError(f"an RT queue is a name, not {queue!r}")
             try:
-                target = self._request("GET", f"/queue/{quote(queue, safe='')}", what="queue")
+                target = self._api.request("GET", f"/queue/{quote(queue, safe='')}", what="queue")
             except NotFoundError:
                 raise InvalidInputError(f"RT has no queue {queue!r}") from None
             ticket_cfs = target.get("TicketCustomFields") or []
@@ -267,7 +264,7 @@ class RTClient:
         values = value if isinstance(value, list) else [] if value is None else [value]
         if not all(isinstance(v, str | int | float) for v in values):
             raise InvalidInputError(f"RT custom field {name!r} takes text, not {value!r}")
-        cf = self._request("GET", f"/customfield/{cf_id}", what=f"custom field {name!r}")
+        cf = self._api.request("GET", f"/customfield/{cf_id}", what=f"custom field {name!r}")
         if str(cf.get("MaxValues") or "0") == "1" and len(values) > 1:
             raise InvalidInputError(f"RT custom field {name!r} takes one value, not {value!r}")
         allowed = cf.get("Values")
@@ -304,7 +301,7 @@ class RTClient:
     def _paged(self, path: str, params: list[tuple[str, str]], *, what: str) -> Iterator[dict]:
         page = 1
         while True:
-            answer = self._request(
+            answer = self._api.request(
                 "GET",
                 path,
                 params=[*params, ("per_page", str(PER_PAGE)), ("page", str(page))],
@@ -317,105 +314,8 @@ class RTClient:
             page += 1
 
     def _sql_date(self, when: datetime) -> str:
-        return when.astimezone(zone(self.timezone)).strftime("%Y-%m-%d %H:%M:%S")
-
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                base_url=f"{self.url}/REST/2.0",
-                headers={"Authorization": f"token {self._token}", "Accept": "application/json"},
-                timeout=self.timeout,
-            )
-        return self._http
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: list[tuple[str, str]] | None = None,
-        json: object = None,
-        idempotent: bool = True,
-        what: str,
-    ) -> Any:
-        """One call with retries: refused connections, timeouts and 5xx answers are retried with
-        exponential backoff (a request that may have reached RT only if ``idempotent``), a 429
-        after its Retry-After.  RT's refusals become the project's errors."""
-        attempts = self.retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            self._wait_turn()
-            try:
-                response = self._client().request(method, path, params=params, json=json)
-            except httpx.TransportError as e:
-                unsent = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
-                if not last and (idempotent or unsent):
-                    time.sleep(self.backoff * 2**attempt)
-                    continue
-                raise BackendUnavailableError(
-                    f"RT at {self.url} is unreachable ({type(e).__name__} on {method} "
-                    f"{path}, {attempt + 1} attempt(s))"
-                ) from e
-            status = response.status_code
-            if status == 429 or (status >= 500 and idempotent):
-                if not last:
-                    time.sleep(_retry_after(response) or self.backoff * 2**attempt)
-                    continue
-                raise BackendUnavailableError(
-                    f"RT at {self.url} answered HTTP {status} to {method} {path} "
-                    f"({attempt + 1} attempt(s))"
-                )
-            break
-        if status in (401, 403):
-            raise BackendRefusedError(f"RT refused the token (HTTP {status})")
-        if status == 404:
-            raise NotFoundError(f"RT has no {what}")
-        if status >= 500:
-            raise BackendUnavailableError(
-                f"RT at {self.url} failed {method} {path} (HTTP {status}); it may or may not "
-                "have been applied"
-            )
-        if status >= 400:
-            raise InvalidInputError(
-                f"RT refused {method} {path} (HTTP {status}): {_message(response)}"
-            )
-        try:
-            return response.json()
-        except ValueError as e:
-            raise BackendUnavailableError(
-                f"RT at {self.url} answered {method} {path} with something other than JSON"
-            ) from e
-
-    def _wait_turn(self) -> None:
-        if self.min_interval > 0:
-            wait = self._last_request + self.min_interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        self._last_request = time.monotonic()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or "no message"
-    if isinstance(body, dict):
-        return str(body.get("message") or body)[:200]
-    return str(body)[:200]
+        local: tzinfo = zone(self.timezone)  # type: ignore[assignment]  # UTC is a tzinfo
+        return when.astimezone(local).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _date(value: object) -> datetime | None:
