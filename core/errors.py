@@ -37,5 +37,10 @@ class BackendUnavailableError(FirstlineError):
     """A search engine, database or model the request needs cannot be reached or loaded."""
 
 
+class BackendRefusedError(BackendUnavailableError):
+    """A system we connect to (a ticketing system, a mailbox) refused our credentials: it is
+    there but unusable until someone fixes the token or its rights."""
+
+
 class ModelNotTrainedError(FirstlineError):
     """A model is needed but has not been trained yet."""
