@@ -114,6 +114,12 @@ def connect_rt(
     second_line_queue: Annotated[
         str | None, typer.Option(help="RT queue for requests triaged as second line.")
     ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(
+            help="RT's time zone ($Timezone or the token user's): it reads query dates in it."
+        ),
+    ] = "UTC",
     replace: Annotated[
         bool, typer.Option(help="Update an existing connection (its sync state is kept).")
     ] = False,
@@ -130,6 +136,7 @@ def connect_rt(
         urgency_field,
         _pairs(queue_map, "--queue-map"),
         second_line_queue,
+        timezone=timezone,
     )
     token = _secret("FIRSTLINE_RT_TOKEN", token_file, "token")
     _store(name, "rt", config, token, replace, check)

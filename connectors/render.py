@@ -8,9 +8,10 @@ from typing import Any
 FIELDS = ("type", "impact", "urgency", "category", "assignment_group", "tier")
 
 
-def marker(ref: str) -> str:
-    """A token in every write-back, so a run after a crash can see it was already written."""
-    return f"[firstline:{ref}]"
+def marker(ref: str, uid: str = "") -> str:
+    """A token in every write-back (the connection's uid and the desk ticket), so a run after
+    a crash can see it was already written."""
+    return f"[firstline:{uid}:{ref}]" if uid else f"[firstline:{ref}]"
 
 
 def _field(card: dict[str, Any], name: str) -> str:
@@ -31,9 +32,9 @@ def priority_line(card: dict[str, Any]) -> str:
     return "needs a human"
 
 
-def triage_comment(card: dict[str, Any], ref: str) -> str:
+def triage_comment(card: dict[str, Any], ref: str, uid: str = "") -> str:
     """The internal comment: the decision, the suggested answers, similar solved tickets."""
-    lines = [f"firstline triage {marker(ref)}", ""]
+    lines = [f"firstline triage {marker(ref, uid)}", ""]
     if card.get("untriaged"):
         lines.append(f"Not triaged: {card['untriaged']}")
     else:

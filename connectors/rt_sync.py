@@ -33,6 +33,7 @@ def rt_config(
     queue_map: dict[str, str] | None = None,
     second_line_queue: str | None = None,
     priority_map: dict[str, int] | None = None,
+    timezone: str = "UTC",
 ) -> dict[str, Any]:
     """A validated RT connection's settings (the token is stored apart, as its secret)."""
     if not url.startswith(("http://", "https://")):
@@ -45,6 +46,9 @@ def rt_config(
         raise InvalidInputError("pushing impact needs --impact-field (an RT custom field)")
     if "urgency" in push and not urgency_field:
         raise InvalidInputError("pushing urgency needs --urgency-field (an RT custom field)")
+    from core.dates import zone
+
+    zone(timezone)  # an unknown zone is refused here, not at the first sync
     return {
         "url": url.rstrip("/"),
         "queues": list(queues or []),
@@ -54,6 +58,8 @@ def rt_config(
         "queue_map": dict(queue_map or {}),
         "second_line_queue": second_line_queue,
         "priority_map": dict(priority_map or DEFAULT_PRIORITY_MAP),
+        # RT reads TicketSQL dates in its own zone (RT's $Timezone): a wrong zone loses tickets.
+        "timezone": timezone,
     }
 
 
@@ -79,12 +85,16 @@ class RTConnector:
 
             c = self.settings.connectors
             self._client = RTClient(
-                self.config["url"], self._secret, timeout=c.timeout_seconds, retries=c.retries
+                self.config["url"],
+                self._secret,
+                timeout=c.timeout_seconds,
+                retries=c.retries,
+                timezone=self.config.get("timezone") or "UTC",
             )
         return self._client
 
     def check(self) -> dict[str, Any]:
-        return {"ok": True, "user": self.client.check()}
+        return {"ok": True, "rt": self.client.check()}
 
     # -- the run -------------------------------------------------------------------------
     def sync(self, ctx: SyncContext) -> None:
@@ -240,7 +250,7 @@ class RTConnector:
         }
         planned: dict[str, Any] = {"rt_ticket": t["id"], "set": self._changes(ticket)}
         if "comment" in (self.config.get("push") or []):
-            planned["comment"] = triage_comment(card, ref)
+            planned["comment"] = triage_comment(card, ref, self.config.get("uid", ""))
         ctx.planned.append(planned)
 
     def _push(self, ctx: SyncContext, t: dict[str, Any], ticket: dict[str, Any]) -> None:
@@ -254,10 +264,11 @@ class RTConnector:
                 self.client.update(rt_id, fields)
             commented = False
             if "comment" in (self.config.get("push") or []):
-                mark = marker(ticket["ref"])
+                uid = self.config.get("uid", "")
+                mark = marker(ticket["ref"], uid)
                 if not self.client.has_comment_with(rt_id, mark):
                     card = ticket.get("triage") or {}
-                    self.client.comment(rt_id, triage_comment(card, ticket["ref"]))
+                    self.client.comment(rt_id, triage_comment(card, ticket["ref"], uid))
                     commented = True
         except (InvalidInputError, NotFoundError, ConflictError) as e:
             ctx.fail(f"write-back to RT ticket {rt_id}", e)

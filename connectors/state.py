@@ -25,6 +25,12 @@ KINDS = ("rt", "imap", "webhook")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # fullmatch on a short, bounded name
 
 
+def _uid() -> str:
+    """A connection's own id: it marks what this connection wrote to a remote system, so
+    two firstline installs (or two connections) on one RT never mistake each other's notes."""
+    return uuid.uuid4().hex[:12]
+
+
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInputError(
@@ -91,14 +97,14 @@ class Connections:
                     raise ConflictError(f"a connection named {name!r} exists (use --replace)")
                 if c.kind != kind:
                     raise ConflictError(f"connection {name!r} is of kind {c.kind}, not {kind}")
-                c.config = dict(config)
+                c.config = {**dict(config), "uid": (c.config or {}).get("uid") or _uid()}
                 if secret is not None:
                     c.secret = secret
             else:
                 c = Connection(
                     name=name,
                     kind=kind,
-                    config=dict(config),
+                    config={**dict(config), "uid": _uid()},
                     secret=secret,
                     paused=False,
                     watermark={},
