@@ -116,73 +116,103 @@ class RTConnector:
             ctx.advance(len(batch), len(changed))
 
     def _store(self, ctx: SyncContext, batch: list[dict[str, Any]]) -> list[tuple]:
-        """One batch: resolved tickets stored as searchable tickets, open ones taken onto the
-        desk (triaged), links and the watermark, in one unit of work."""
+        """One batch.  RT is read first, outside any transaction (no database lock is held
+        while RT answers); resolved tickets are then stored as searchable tickets (idempotent:
+        a re-run finds them unchanged); open ones are taken onto the desk (triaged) with their
+        links and the watermark in one unit of work."""
+        with ctx.db.session() as s:
+            known = {
+                key: (link.remote_updated, link.desk_ticket_id, link.pushed_at is not None)
+                for key in (str(t["id"]) for t in batch)
+                if (link := ctx.link(s, key)) is not None
+            }
+        fetched: dict[str, dict[str, Any]] = {}
         resolved: list[dict[str, Any]] = []
+        for t in batch:
+            key = str(t["id"])
+            status = str(t.get("status") or "").lower()
+            if key in known and known[key][0] == t["last_updated"].isoformat():
+                continue  # seen at this stamp (the watermark's own second)
+            if status not in RESOLVED | OPEN:
+                continue  # rejected, deleted: nothing to learn from
+            texts = self.client.ticket_texts(t["id"])
+            fetched[key] = texts
+            if status in RESOLVED:
+                resolved.append(self._resolved(t, self._title(t), texts))
+        if resolved:
+            if ctx.dry_run:
+                ctx.counts["would_import"] += len(resolved)
+            else:
+                report = ctx.desk.service.ingest_items("ticket", resolved, ctx.name)
+                ctx.counts["imported"] += report.added
+                ctx.counts["updated"] += report.updated
         to_push: list[tuple] = []
         with ctx.batch() as s:
             for t in batch:
-                key = str(t["id"])
-                stamp = t["last_updated"].isoformat()
-                link = ctx.link(s, key, lock=True)
-                if link is not None and link.remote_updated == stamp:
-                    ctx.counts["unchanged"] += 1
-                    if link.desk_ticket_id and link.pushed_at is None and self._pushes:
-                        to_push.append((t, ctx.desk.desk.get(link.desk_ticket_id, within=s)))
-                    continue
-                status = str(t.get("status") or "").lower()
-                if status not in RESOLVED | OPEN:
-                    ctx.counts["skipped"] += 1  # rejected, deleted: nothing to learn from
-                    continue
-                texts = self.client.ticket_texts(t["id"])
-                title = str(t.get("subject") or "").strip() or f"RT ticket {key}"
-                description = texts.get("description") or ""
-                digest = _hash(title, description, texts.get("resolution") or "")
-                if status in RESOLVED:
-                    resolved.append(self._resolved(t, title, texts))
-                    if link is not None and link.desk_ticket_id and not ctx.dry_run:
-                        self._close_on_desk(ctx, s, link.desk_ticket_id, key, texts)
-                elif link is None:
-                    request = {
-                        "title": title,
-                        "description": description,
-                        "caller": (t.get("requestors") or [None])[0],
-                        "channel": "rt",
-                    }
-                    if ctx.dry_run:
-                        card = ctx.desk.preview(request)
-                        self._plan(ctx, t, card, f"RT-{key}")
-                        ctx.counts["would_triage"] += 1
-                        continue
-                    out = ctx.desk.intake(request, ctx.who, within=s)
-                    link = ctx.add_link(s, key, desk_ticket_id=out["ticket"]["id"])
-                    ctx.counts["triaged"] += 1
-                    if self._pushes:
-                        to_push.append((t, {**out["ticket"], "triage": out["triage"]}))
-                elif link.desk_ticket_id and link.content_hash != digest and not ctx.dry_run:
-                    ctx.desk.desk.update_text(
-                        link.desk_ticket_id, title, description, ctx.who.name, within=s
-                    )
-                    ctx.counts["updated"] += 1
-                if ctx.dry_run:
-                    continue
-                if link is None:
-                    link = ctx.add_link(s, key)
-                link.remote_updated, link.content_hash = stamp, digest
-                due = link.desk_ticket_id and link.pushed_at is None and self._pushes
-                if due and not any(str(p[0]["id"]) == key for p in to_push):
-                    to_push.append((t, ctx.desk.desk.get(link.desk_ticket_id, within=s)))
-            if resolved:
-                if ctx.dry_run:
-                    ctx.counts["would_import"] += len(resolved)
-                else:
-                    report = ctx.desk.service.ingest_items("ticket", resolved, ctx.name)
-                    ctx.counts["imported"] += report.added
-                    ctx.counts["updated"] += report.updated
+                item = self._take(ctx, s, t, fetched.get(str(t["id"])))
+                if item is not None:
+                    to_push.append(item)
             if batch:
                 newest = max(t["last_updated"] for t in batch)
                 ctx.save_watermark(s, {"since": newest.isoformat()})
         return to_push
+
+    @staticmethod
+    def _title(t: dict[str, Any]) -> str:
+        return str(t.get("subject") or "").strip() or f"RT ticket {t['id']}"
+
+    def _take(
+        self, ctx: SyncContext, s: Any, t: dict[str, Any], texts: dict[str, Any] | None
+    ) -> tuple | None:
+        """One RT ticket inside the batch's unit of work; returns it with its desk ticket when
+        firstline's decision is still to be written back."""
+        key = str(t["id"])
+        stamp = t["last_updated"].isoformat()
+        link = ctx.link(s, key, lock=True)
+        if texts is None:  # unchanged since the last run, or not a ticket we take
+            if link is None:
+                ctx.counts["skipped"] += 1
+                return None
+            ctx.counts["unchanged"] += 1
+            if link.desk_ticket_id and link.pushed_at is None and self._pushes:
+                return (t, ctx.desk.desk.get(link.desk_ticket_id, within=s))
+            return None
+        status = str(t.get("status") or "").lower()
+        title = self._title(t)
+        description = texts.get("description") or ""
+        digest = _hash(title, description, texts.get("resolution") or "")
+        pushing = None
+        if status in RESOLVED:
+            if link is not None and link.desk_ticket_id and not ctx.dry_run:
+                self._close_on_desk(ctx, s, link.desk_ticket_id, key, texts)
+        elif link is None:
+            request = {
+                "title": title,
+                "description": description,
+                "caller": (t.get("requestors") or [None])[0],
+                "channel": "rt",
+            }
+            if ctx.dry_run:
+                self._plan(ctx, t, ctx.desk.preview(request), f"RT-{key}")
+                ctx.counts["would_triage"] += 1
+                return None
+            out = ctx.desk.intake(request, ctx.who, within=s)
+            link = ctx.add_link(s, key, desk_ticket_id=out["ticket"]["id"])
+            ctx.counts["triaged"] += 1
+            pushing = {**out["ticket"], "triage": out["triage"]}
+        elif link.desk_ticket_id and link.content_hash != digest and not ctx.dry_run:
+            ctx.desk.desk.update_text(link.desk_ticket_id, title, description, ctx.who.name, s)
+            ctx.counts["updated"] += 1
+        if ctx.dry_run:
+            return None
+        if link is None:
+            link = ctx.add_link(s, key)
+        link.remote_updated, link.content_hash = stamp, digest
+        if link.desk_ticket_id and link.pushed_at is None and self._pushes:
+            if pushing is None:
+                pushing = ctx.desk.desk.get(link.desk_ticket_id, within=s)
+            return (t, pushing)
+        return None
 
     def _close_on_desk(
         self, ctx: SyncContext, s: Any, ticket_id: int, key: str, texts: dict[str, Any]

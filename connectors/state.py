@@ -8,7 +8,9 @@ killed run's lease simply expires.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -23,6 +25,26 @@ from kb.models import Connection, ExternalLink
 
 KINDS = ("rt", "imap", "webhook")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # fullmatch on a short, bounded name
+
+
+def _owner() -> str:
+    """Who holds a lease: this machine, this process, and a random part."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether a lease's holder was a process of this machine that has ended."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def _uid() -> str:
@@ -150,15 +172,20 @@ class Connections:
     # -- runs ----------------------------------------------------------------------------
     def acquire(self, name: str, lease_seconds: float, owner: str | None = None) -> str:
         """Take the run lease (one atomic UPDATE, so two processes cannot both win).  Returns
-        the owner token; a held lease is a conflict."""
-        owner = owner or uuid.uuid4().hex[:16]
+        the owner token; a lease held by a live run is a conflict.  A lease whose holder was
+        a process on this machine that no longer exists (killed) is taken over at once
+        instead of waiting for it to expire."""
+        owner = owner or _owner()
         now = utcnow()
         with self.db.session() as s:
             c = self.record(s, name)
+            free = or_(Connection.lease_until.is_(None), Connection.lease_until < now)
+            if c.lease_owner and _dead_here(c.lease_owner):
+                free = or_(free, Connection.lease_owner == c.lease_owner)
             taken = s.execute(
                 update(Connection)
                 .where(Connection.id == c.id)
-                .where(or_(Connection.lease_until.is_(None), Connection.lease_until < now))
+                .where(free)
                 .values(
                     lease_until=now + timedelta(seconds=lease_seconds),
                     lease_owner=owner,

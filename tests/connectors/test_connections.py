@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,14 @@ def test_one_sync_at_a_time_and_a_killed_runs_lease_expires(tmp_path: Path) -> N
     import time
 
     time.sleep(0.05)
-    assert store.acquire("rt", lease_seconds=60) != again  # its lease has expired
+    took_over = store.acquire("rt", lease_seconds=60)  # its lease has expired
+    assert took_over != again
+    store.finish("rt", took_over, "ok", {}, None)
+    # A run killed on this machine (its process is gone) frees the connection at once.
+    store.acquire("rt", 600, owner=f"{socket.gethostname()[:40]}:99999999:dead")
+    store.acquire("rt", 600)
+    with pytest.raises(ConflictError):  # and a live one does not
+        store.acquire("rt", 600)
     with pytest.raises(ConflictError, match="exists"):
         store.create("rt", "rt", {}, None)
     with pytest.raises(InvalidInputError):
