@@ -22,8 +22,8 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check core api triage kb indexer services ui models tests bench docs
-	$(BIN)/ruff format --check core api triage kb indexer services ui models tests bench docs
+	$(BIN)/ruff check core api triage kb indexer services connectors ui models tests bench docs
+	$(BIN)/ruff format --check core api triage kb indexer services connectors ui models tests bench docs
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -161,7 +161,7 @@ class ImapMailbox:
             raise InvalidInputError(f"last_uid must not be negative, not {last_uid}")
         conn, _ = self._select()
         try:
-            status, data = conn.uid("SEARCH", None, f"UID {last_uid + 1}:*")
+            status, data = conn.uid("SEARCH", f"UID {last_uid + 1}:*")
             if status != "OK":
                 raise BackendUnavailableError(f"the {self._where} refused SEARCH: {_text(data)}")
             # "n:*" always includes the highest UID, even when it is below n (RFC 3501 6.4.8).

@@ -20,12 +20,16 @@ from datetime import datetime
 from email.policy import Compat32
 from typing import NamedTuple
 
-from connectors.mailtext import decode_bytes, header_text, html_to_text, strip_reply
+from connectors.mailhtml import html_to_text
+from connectors.mailtext import decode_bytes, header_text, strip_reply
 
 CUT_MARK = "[… cut]"
 HEADER_MAX = 8000  # characters of one header value; a longer one is cut as it is parsed
 MAX_THREAD_IDS = 100  # References of a long thread: the root and the nearest ones are kept
-MAX_BOUNDARIES = 200  # more nested or sibling multiparts than any real mail has: read as text
+# The MIME parser checks every line against every multipart boundary open around it: lines
+# times boundaries is its cost.  Real mail stays far below this (a 25 MB mail with ten
+# multiparts: 3.5 million); past it, the mail's MIME structure is not read (its text is).
+MIME_WORK_MAX = 20_000_000
 _REPLY_PREFIXES = ("re", "aw", "sv", "antw", "vs")
 _FORWARD_PREFIXES = ("fwd", "fw", "wg", "tr", "vs")
 _AUTO_SUBJECTS = (
@@ -97,8 +101,7 @@ def parse_message(raw: bytes, *, max_body_chars: int = 20000) -> ParsedMail:
 
 
 def _parse(raw: bytes, max_body_chars: int) -> ParsedMail:
-    if raw.count(b"boundary") > MAX_BOUNDARIES:
-        # Each multipart level costs the parser a check on every line: no mail nests this deep.
+    if raw.count(b"\n") * raw.count(b"boundary") > MIME_WORK_MAX:
         msg = email.parser.BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
     else:
         msg = email.message_from_bytes(raw, policy=_POLICY)
@@ -242,8 +245,8 @@ def _walk(
     if ctype.startswith("message/") or (isinstance(payload, list) and not multipart):
         attachments.append(Attachment(filename or _message_name(part), ctype, _size(part)))
         return
-    if multipart or isinstance(payload, list):
-        if depth > 30 or not isinstance(payload, list):
+    if isinstance(payload, list):
+        if depth > 30:
             return
         children = [c for c in payload if isinstance(c, email.message.Message)]
         if ctype == "multipart/alternative":
@@ -251,7 +254,9 @@ def _walk(
         for child in children:
             _walk(child, plain, html, attachments, depth + 1)
         return
-    if disposition == "attachment" or filename or ctype not in ("text/plain", "text/html"):
+    if multipart:  # no boundary, or its structure was not read: its text is the body
+        ctype = "text/plain"
+    elif disposition == "attachment" or filename or ctype not in ("text/plain", "text/html"):
         attachments.append(Attachment(filename or "(unnamed)", ctype, _size(part)))
         return
     data = _payload(part)
@@ -299,7 +304,8 @@ def _size(part: email.message.Message) -> int:
     payload = part.get_payload()
     if isinstance(payload, list):
         try:
-            return len(payload[0].as_bytes()) if payload else 0
+            inner = payload[0] if payload else None
+            return len(inner.as_bytes()) if isinstance(inner, email.message.Message) else 0
         except Exception:  # noqa: BLE001 - a message the generator cannot write back
             return 0
     return len(_payload(part))

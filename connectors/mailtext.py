@@ -1,4 +1,4 @@
-"""Text as mail carries it: charsets, RFC 2047 words, HTML bodies, and what a reply adds to the
+"""Text as mail carries it: charsets, RFC 2047 words, and what a reply adds to the
 words a requester wrote (quoted history, signatures, disclaimers).
 
 Everything here runs on what strangers send, so it works line by line with ``str`` methods: no
@@ -7,8 +7,6 @@ any input: a charset Python does not know, or one that lies, decodes with replac
 """
 
 from __future__ import annotations
-
-from html.parser import HTMLParser
 
 from core.text import clean_text
 
@@ -148,93 +146,6 @@ def header_text(value: str | None, limit: int = 2000) -> str:
     return text[:limit]
 
 
-# -- HTML ---------------------------------------------------------------------------------------
-
-_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "svg", "object"})
-_LINE = frozenset({"br", "div", "li", "tr", "dt", "dd", "section", "article", "header"})
-_LINE |= frozenset({"footer", "address", "center", "caption", "figcaption", "main", "nav"})
-_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl"})
-_PARAGRAPH |= frozenset({"pre", "hr", "blockquote", "form", "fieldset", "figure"})
-_VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "wbr", "col", "area", "base"})
-
-
-class _TextExtractor(HTMLParser):
-    """The words of an HTML body, one line per block; blockquotes as "> " lines, so a quoted
-    reply reads as one in plain text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = []
-        self._line: list[str] = []
-        self._line_depth = 0
-        self._skip = 0
-        self._quote = 0
-
-    def _break(self, blank: bool = False) -> None:
-        text = " ".join("".join(self._line).split())
-        if text or not blank:
-            self.lines.append("> " * self._line_depth + text if text else "")
-        if blank and self.lines and self.lines[-1] != "":
-            self.lines.append("")
-        self._line = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            if tag not in _VOID:
-                self._skip += 1
-            return
-        if tag in ("td", "th"):
-            self._line.append(" ")
-        elif tag == "li":
-            self._break()
-            self._line.append("- ")
-        elif tag in _PARAGRAPH:
-            self._break(blank=True)
-        elif tag in _LINE:
-            if tag == "br" or self._line:
-                self._break()
-        if tag == "blockquote":
-            self._quote += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self._skip = max(0, self._skip - 1)
-            return
-        if tag in _PARAGRAPH:
-            self._break(blank=True)
-        elif tag in _LINE and self._line:
-            self._break()
-        if tag == "blockquote":
-            self._quote = max(0, self._quote - 1)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID:
-            self.handle_endtag(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        if not self._line:
-            self._line_depth = self._quote
-        self._line.append(data)
-
-    def text(self) -> str:
-        self._break()
-        return "\n".join(self.lines)
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML body: no markup, scripts or styles; a line per block."""
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # noqa: BLE001 - html.parser is lenient, but keep what was read if not
-        pass
-    return parser.text()
-
-
 # -- what a reply adds --------------------------------------------------------------------------
 
 # "On Mon, 3 Jun 2024 at 10:00, Ann <ann@example.com> wrote:" and its kin: (opening, closing).
@@ -257,7 +168,15 @@ _SEPARATORS = (
     "-------- ursprüngliche nachricht --------",
 )
 _HEADER_FROM = ("from:", "von:", "de:", "van:", "*from:*", "**from:**")
-_HEADER_NEXT = ("sent:", "date:", "gesendet:", "datum:", "envoyé :", "envoyé:", "verzonden:")
+_HEADER_NEXT: tuple[str, ...] = (
+    "sent:",
+    "date:",
+    "gesendet:",
+    "datum:",
+    "envoyé :",
+    "envoyé:",
+    "verzonden:",
+)
 _HEADER_NEXT += ("to:", "an:", "*sent:*", "**sent:**", "*date:*", "**date:**")
 _SENT_FROM = (
     "sent from my ",
