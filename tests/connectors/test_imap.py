@@ -14,8 +14,8 @@ from connectors.imap import ImapMailbox
 from connectors.mail import parse_message
 from connectors.smtp import send_mail
 from core.errors import BackendUnavailableError, CredentialsRefusedError
-from tests.conftest import free_port
-from tests.connectors.dovecot_server import ImapServer, start_dovecot
+from tests.conftest import free_port, unavailable
+from tests.connectors.dovecot_server import DovecotError, ImapServer, start_dovecot
 
 
 def mail(n: int, tag: str) -> bytes:
@@ -105,7 +105,10 @@ def test_a_wrong_password_is_an_auth_error_that_does_not_show_it(
 def test_a_stopped_server_is_unavailable_not_a_hang() -> None:
     root = Path(tempfile.mkdtemp(prefix="firstline-dovecot-"))
     try:
-        server = start_dovecot(root, free_port())
+        try:
+            server = start_dovecot(root, free_port())
+        except DovecotError as e:
+            unavailable(str(e).splitlines()[0])
         box = mailbox(server)
         box.uidvalidity()
         server.stop()
