@@ -44,3 +44,8 @@ class BackendRefusedError(BackendUnavailableError):
 
 class ModelNotTrainedError(FirstlineError):
     """A model is needed but has not been trained yet."""
+
+
+class CredentialsRefusedError(FirstlineError):
+    """A system we connect to (a mailbox, a mail server, a ticketing system) refused the
+    configured credentials.  The message names the system and the user, never the secret."""
