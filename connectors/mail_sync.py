@@ -197,16 +197,13 @@ class MailConnector:
 
         try:
             send_mail(
-                host=smtp.host,
-                port=smtp.port,
-                user=smtp.user,
-                password=smtp.password.get_secret_value() if smtp.password else None,
-                starttls=smtp.starttls,
-                from_addr=smtp.from_addr,
+                smtp,
                 to=ack["to"],
                 subject=message[0],
                 body=message[1],
-                in_reply_to=ack["message_id"],
+                in_reply_to=ack["message_id"] or None,
+                references=[ack["message_id"]] if ack["message_id"] else None,
+                timeout=self.settings.connectors.timeout_seconds,
             )
         except FirstlineError as e:
             ctx.fail(f"acknowledgement to {ack['to']}", e)

@@ -69,6 +69,7 @@ def test_a_connection_keeps_its_secret_and_reports_a_failed_sync(tmp_path: Path)
     assert body["status"] == "degraded" and health.returncode == 1
     assert body["connectors"]["connections"][0]["last_status"] == "error"
     assert "helpdesk" in body["connectors"]["error"]
+    assert "cannot be reached" in body["connectors"]["connections"][0]["last_error"]
     for done in (made, listed, synced, health):
         assert SECRET not in done.stdout + done.stderr
     # Nothing else printed the secret either: not the settings, not the audit log.
@@ -142,7 +143,8 @@ def test_the_admin_api_lists_pauses_and_audits_connections(tmp_path: Path) -> No
         actions = [e["action"] for e in client.get("/admin/audit").json()["entries"]]
         assert actions[:2] == ["connector.resume", "connector.pause"]
         report = client.post("/admin/connectors/mail/run", params={"wait": True}).json()
-        assert report["status"] == "error" and report["errors"]
+        assert report["status"] == "error"
+        assert "IMAP server 127.0.0.1" in report["errors"][0]
         health = client.get("/health").json()
         assert health["status"] == "degraded"
         assert health["connectors"]["connections"][0]["last_status"] == "error"
