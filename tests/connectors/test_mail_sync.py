@@ -204,3 +204,36 @@ def test_a_refused_login_is_a_clear_error(imap_server, desk) -> None:  # noqa: A
     assert report.status == "error"
     assert "wrong-password" not in str(report.as_dict())
     assert desk.connections.get("mail")["last_error"] == report.errors[0]
+
+
+def test_the_server_syncs_its_connections_on_schedule(imap_server, tmp_path, trained_demo) -> None:  # noqa: ANN001
+    """`firstline serve` takes mail without anyone running `firstline sync`."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import AUTH
+
+    folder = _folder(imap_server)
+    settings = copy_data(trained_demo, tmp_path / "served")
+    settings.connectors.interval_seconds = 0.5
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        flow = client.app.state.sync_service
+        config = imap_config(
+            imap_server.host, imap_server.port, imap_server.user, folder, ssl=False
+        )
+        flow.connect(ADMIN, "mail", "imap", config, imap_server.password)
+        imap_server.deliver(
+            _mail("Monitor flickers", "My second monitor flickers all day."), folder
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            queue = client.get("/desk/tickets").json()["tickets"]
+            if any(t["title"] == "Monitor flickers" for t in queue):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the scheduler did not take the mail within 60 s")
+        (conn,) = client.get("/admin/connectors").json()["connections"]
+        assert conn["last_status"] == "ok" and conn["totals"]["opened"] == 1
