@@ -462,6 +462,6 @@ def test_ingest_help_lists_the_presets(env: None) -> None:
 
 def test_the_readme_table_lists_every_preset() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Export presets", 1)[1].split("\n\n| `firstline ingest`", 1)[0]
+    section = readme.split("### Export presets", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == list(PRESETS)
