@@ -8,6 +8,13 @@ from tests.ui.conftest import PAGES, button, by_label
 from ui.common import pct
 
 
+def _table(at, column: str):  # noqa: ANN001, ANN202
+    """The table on the page that has this column (as a user finds it by its heading)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no table with a {column!r} column"
+    return found[0]
+
+
 def _metrics(at) -> dict[str, str]:  # noqa: ANN001
     return {m.label: m.value for m in at.metric}
 
@@ -60,7 +67,7 @@ def test_admin_creates_a_key_once_lists_and_revokes_it(console, api) -> None:  #
     assert any("not shown again" in s.value for s in at.success)
     key = at.code[0].value
     assert api.call("GET", "/me", key=key) == {"name": "night shift", "role": "editor"}
-    keys = at.dataframe[0].value
+    keys = _table(at, "key starts with")
     assert "night shift" in list(keys["name"])
 
     made = next(k for k in api.call("GET", "/admin/keys")["keys"] if k["name"] == "night shift")
@@ -75,3 +82,34 @@ def test_admin_creates_a_key_once_lists_and_revokes_it(console, api) -> None:  #
     at.run()
     audit = at.dataframe[-1].value
     assert list(audit["action"]) and set(audit["action"]) == {"admin.key_revoke"}
+
+
+def test_admin_sees_connections_and_pauses_one(console, api) -> None:  # noqa: ANN001
+    from tests.conftest import free_port
+
+    name = "ui-hook"
+    if not any(c["name"] == name for c in api.call("GET", "/admin/connectors")["connections"]):
+        api.call(
+            "POST",
+            "/admin/webhooks",
+            json={
+                "name": name,
+                "url": f"http://127.0.0.1:{free_port()}/hook",
+                "events": ["ticket.created"],
+                "secret": "x" * 32,
+            },
+        )
+    at = console(api.admin_key, "Admin")
+    assert not at.exception
+    assert any(s.value == "Connected systems" for s in at.subheader)
+    table = _table(at, "last sync")
+    row = list(table["name"]).index(name)
+    assert table["kind"][row] == "webhook" and table["state"][row] == "active"
+    by_label(at.selectbox, "Connection").set_value(name)
+    button(at, "Pause").click()
+    at.run()
+    assert not at.exception
+    assert any(f"{name}: paused" in s.value for s in at.success)
+    assert _table(at, "last sync")["state"][row] == "paused"
+    assert api.call("GET", f"/admin/connectors/{name}")["paused"] is True
+    api.call("POST", f"/admin/connectors/{name}/resume")
