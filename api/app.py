@@ -133,7 +133,9 @@ def create_app(settings: Settings | None = None, service: Firstline | None = Non
         "degraded" with 200: the service still answers, the index is behind."""
         body = await run_in_threadpool(service.health)
         try:
-            part = await run_in_threadpool(connectors_health, Connections(service.db).list())
+            part = await run_in_threadpool(
+                lambda: connectors_health(Connections(service.db).list())
+            )
         except FirstlineError as e:
             part = {"status": "down", "error": str(e)}
         body["connectors"] = part

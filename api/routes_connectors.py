@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Admin
 from api.schemas import ConnectionOut, ConnectionsOut, SyncReportOut
-from connectors.sync import SyncService
-from core.errors import ConflictError
+from connectors.sync import CONNECTORS, SyncService
+from core.errors import ConflictError, InvalidInputError
 
 router = APIRouter(tags=["connectors"])
 log = logging.getLogger("firstline.api")
@@ -64,6 +64,11 @@ async def run(
     """Sync now.  By default the sync runs in the background (see ``/admin/connectors``);
     ``wait=true`` or ``dry_run=true`` answer with the report."""
     conn = syncs.connections.get(name)  # 404 before anything starts
+    if conn["kind"] not in CONNECTORS:
+        raise InvalidInputError(
+            f"connection {name!r} is a {conn['kind']}: it is not synced (a webhook's "
+            "deliveries are sent by the webhook worker)"
+        )
     if wait or dry_run:
         report = await run_in_threadpool(syncs.run, name, dry_run)
         return report.as_dict()

@@ -50,6 +50,16 @@ def imap_config(
     }
 
 
+def _key(message_id: str) -> str:
+    """A Message-ID as a link key: as it is when short, else its digest (headers can be long,
+    the key column is not)."""
+    if len(message_id) <= 400:
+        return message_id
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+
 def _size(n: int) -> str:
     return f"{n / 1024:.0f} kB" if n >= 1024 else f"{n} B"
 
@@ -118,7 +128,7 @@ class MailConnector:
         if mail.kind != "request":
             ctx.counts[f"ignored_{mail.kind}"] += 1
             return
-        key = mail.message_id or f"uid:{validity}:{uid}"
+        key = _key(mail.message_id) if mail.message_id else f"uid:{validity}:{uid}"
         if ctx.link(s, key) is not None:
             ctx.counts["already_taken"] += 1
             return
@@ -134,14 +144,19 @@ class MailConnector:
                 ctx.planned.append({"mail": key, "reply_to": f"desk:{parent}"})
                 ctx.counts["would_append"] += 1
                 return
-            ctx.desk.add_reply(parent, ctx.who, mail.sender, body, within=s)
+            ctx.desk.add_reply(parent, ctx.who, mail.sender[:200] or None, body, within=s)
             ctx.add_link(s, key, desk_ticket_id=parent)
             ctx.counts["replies"] += 1
             return
         title = (mail.clean_subject or "").strip() or (body.splitlines() or ["(no subject)"])[0][
             :200
         ]
-        request = {"title": title, "description": body, "caller": mail.sender, "channel": "email"}
+        request = {
+            "title": title,
+            "description": body,
+            "caller": (mail.sender or None) and mail.sender[:200],
+            "channel": "email",
+        }
         if ctx.dry_run:
             card = ctx.desk.preview(request)
             ctx.planned.append({"mail": key, "title": title, "priority": card.get("priority")})
@@ -165,17 +180,19 @@ class MailConnector:
     def _parent(self, ctx: SyncContext, s: Any, mail: Any) -> int | None:
         """The desk ticket a reply belongs to: by In-Reply-To / References, else by the
         ticket reference our acknowledgement put in the subject."""
-        for ref in mail.thread_ids:
-            link = ctx.link(s, ref)
+        for ref in mail.thread_ids[:50]:
+            link = ctx.link(s, _key(ref))
             if link is not None and link.desk_ticket_id:
                 return link.desk_ticket_id
         found = _DESK_REF.search((mail.subject or "")[:1000])
         if found:
             from kb.models import DeskTicket
 
-            ticket_id = int(found.group(1))
-            if s.get(DeskTicket, ticket_id) is not None:
-                return ticket_id
+            ticket = s.get(DeskTicket, int(found.group(1)))
+            # Only the ticket's own caller may add to it by quoting its reference: ticket
+            # numbers are easy to guess.
+            if ticket is not None and (ticket.caller or "").lower() == mail.sender:
+                return ticket.id
         return None
 
     def _acknowledge(self, ctx: SyncContext, ack: dict[str, Any]) -> None:

@@ -13,10 +13,13 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from connectors.render import marker, triage_comment
 from connectors.sync import SyncContext
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.settings import Settings
+from kb.models import ExternalLink
 
 RESOLVED = {"resolved"}
 OPEN = {"new", "open", "stalled"}
@@ -77,6 +80,7 @@ class RTConnector:
         self.settings = settings
         self._secret = secret
         self._client = None
+        self._since: str | None = None
 
     @property
     def client(self):  # noqa: ANN201
@@ -98,7 +102,11 @@ class RTConnector:
 
     # -- the run -------------------------------------------------------------------------
     def sync(self, ctx: SyncContext) -> None:
+        # Write-backs an earlier run still owes (killed between its commit and its push, RT
+        # down, a refused field) come first: the watermark has moved past those tickets.
+        self._push_owed(ctx)
         since_text = ctx.watermark.get("since")
+        self._since = since_text
         since = datetime.fromisoformat(since_text) if since_text else None
         queues = set(self.config.get("queues") or [])
         changed = [
@@ -114,6 +122,29 @@ class RTConnector:
             for item in to_push:
                 self._push(ctx, *item)
             ctx.advance(len(batch), len(changed))
+
+    def _push_owed(self, ctx: SyncContext) -> None:
+        if not self._pushes:
+            return
+        with ctx.db.session() as s:
+            owed = [
+                (int(link.external_id), link.desk_ticket_id)
+                for link in s.scalars(
+                    select(ExternalLink)
+                    .where(
+                        ExternalLink.connection_id == ctx.conn_id,
+                        ExternalLink.desk_ticket_id.is_not(None),
+                        ExternalLink.pushed_at.is_(None),
+                    )
+                    .order_by(ExternalLink.id)
+                )
+            ]
+        for rt_id, ticket_id in owed:
+            ticket = ctx.desk.desk.get(ticket_id)
+            if ctx.dry_run:
+                self._plan(ctx, {"id": rt_id}, ticket.get("triage") or {}, ticket["ref"])
+                continue
+            self._push(ctx, {"id": rt_id}, ticket)
 
     def _store(self, ctx: SyncContext, batch: list[dict[str, Any]]) -> list[tuple]:
         """One batch.  RT is read first, outside any transaction (no database lock is held
@@ -131,8 +162,10 @@ class RTConnector:
         for t in batch:
             key = str(t["id"])
             status = str(t.get("status") or "").lower()
-            if key in known and known[key][0] == t["last_updated"].isoformat():
-                continue  # seen at this stamp (the watermark's own second)
+            stamp = t["last_updated"].isoformat()
+            if key in known and known[key][0] == stamp and stamp != self._since:
+                continue  # seen at this stamp (at the watermark's own second, an edit made
+                # in the same second as the last read may hide: read again, compare hashes)
             if status not in RESOLVED | OPEN:
                 continue  # rejected, deleted: nothing to learn from
             texts = self.client.ticket_texts(t["id"])
@@ -143,7 +176,14 @@ class RTConnector:
             if ctx.dry_run:
                 ctx.counts["would_import"] += len(resolved)
             else:
-                report = ctx.desk.service.ingest_items("ticket", resolved, ctx.name)
+
+                def audit(s: Any, done: Any) -> None:
+                    counts = {"added": done.added, "updated": done.updated}
+                    ctx.desk.audit.write(
+                        ctx.who, "import.tickets", ctx.name, None, counts, within=s
+                    )
+
+                report = ctx.desk.service.ingest_items("ticket", resolved, ctx.name, on_batch=audit)
                 ctx.counts["imported"] += report.added
                 ctx.counts["updated"] += report.updated
         to_push: list[tuple] = []
@@ -170,12 +210,7 @@ class RTConnector:
         stamp = t["last_updated"].isoformat()
         link = ctx.link(s, key, lock=True)
         if texts is None:  # unchanged since the last run, or not a ticket we take
-            if link is None:
-                ctx.counts["skipped"] += 1
-                return None
-            ctx.counts["unchanged"] += 1
-            if link.desk_ticket_id and link.pushed_at is None and self._pushes:
-                return (t, ctx.desk.desk.get(link.desk_ticket_id, within=s))
+            ctx.counts["unchanged" if link is not None else "skipped"] += 1
             return None
         status = str(t.get("status") or "").lower()
         title = self._title(t)
@@ -201,18 +236,19 @@ class RTConnector:
             ctx.counts["triaged"] += 1
             pushing = {**out["ticket"], "triage": out["triage"]}
         elif link.desk_ticket_id and link.content_hash != digest and not ctx.dry_run:
-            ctx.desk.desk.update_text(link.desk_ticket_id, title, description, ctx.who.name, s)
+            after = ctx.desk.desk.update_text(
+                link.desk_ticket_id, title, description, ctx.who.name, s
+            )
+            ctx.desk.audit.write(ctx.who, "desk.edit", after["ref"], None, after, within=s)
             ctx.counts["updated"] += 1
         if ctx.dry_run:
             return None
         if link is None:
             link = ctx.add_link(s, key)
         link.remote_updated, link.content_hash = stamp, digest
-        if link.desk_ticket_id and link.pushed_at is None and self._pushes:
-            if pushing is None:
-                pushing = ctx.desk.desk.get(link.desk_ticket_id, within=s)
-            return (t, pushing)
-        return None
+        # A new request's decision is written back after the commit; one still owed from an
+        # earlier run was written back at the start of this one (_push_owed).
+        return (t, pushing) if pushing is not None and self._pushes else None
 
     def _close_on_desk(
         self, ctx: SyncContext, s: Any, ticket_id: int, key: str, texts: dict[str, Any]
@@ -221,11 +257,13 @@ class RTConnector:
         the RT ticket itself is imported as a resolved ticket)."""
         answer = (texts.get("resolution") or "").strip() or f"Resolved in Request Tracker ({key})"
         try:
-            ctx.desk.desk.resolve_with_answer(
+            after = ctx.desk.desk.resolve_with_answer(
                 ticket_id, answer, ctx.who.name, capture=False, within=s
             )
         except ConflictError:  # already resolved or closed on the desk
             return
+        after.pop("draft", None)
+        ctx.desk.audit.write(ctx.who, "desk.resolve", after["ref"], None, after, within=s)
         ctx.counts["resolved_on_desk"] += 1
 
     def _resolved(self, t: dict[str, Any], title: str, texts: dict[str, Any]) -> dict[str, Any]:

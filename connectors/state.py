@@ -21,22 +21,32 @@ from sqlalchemy.orm import Session
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.time import aware, iso, utcnow
 from kb.db import Database
-from kb.models import Connection, ExternalLink
+from kb.models import Connection, ExternalLink, WebhookDelivery
 
 KINDS = ("rt", "imap", "webhook")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # fullmatch on a short, bounded name
 
 
+def _here() -> str:
+    """This machine and its process-id namespace (containers sharing a host name have their
+    own, so a process id is only compared where it means the same process)."""
+    try:
+        space = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        space = "-"
+    return f"{socket.gethostname()[:40]}/{space}"
+
+
 def _owner() -> str:
-    """Who holds a lease: this machine, this process, and a random part."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who holds a lease: this machine and namespace, this process, and a random part."""
+    return f"{_here()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _dead_here(owner: str) -> bool:
     """Whether a lease's holder was a process of this machine that has ended."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname()[:40] or not pid.isdigit():
+    if host != _here() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -166,6 +176,7 @@ class Connections:
             c = self.record(s, name)
             out = public(c)
             s.query(ExternalLink).filter(ExternalLink.connection_id == c.id).delete()
+            s.query(WebhookDelivery).filter(WebhookDelivery.connection_id == c.id).delete()
             s.delete(c)
             return out
 

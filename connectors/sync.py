@@ -74,7 +74,7 @@ class SyncContext:
     planned: list[dict[str, Any]] = field(default_factory=list)  # a dry run's writes
     errors: list[str] = field(default_factory=list)
     progress: Progress | None = None
-    renew: Callable[[Session], None] = lambda s: None
+    lease_lost: threading.Event = field(default_factory=threading.Event)
 
     @property
     def db(self):  # noqa: ANN201
@@ -82,9 +82,11 @@ class SyncContext:
 
     @contextmanager
     def batch(self) -> Iterator[Session]:
-        """One unit of work; the lease is renewed in it (a run that lost its lease stops)."""
+        """One unit of work.  A run that lost its lease (another process took the connection
+        over) stops before it writes anything more."""
+        if self.lease_lost.is_set():
+            raise ConflictError("the sync lost its lease to another process; it stops here")
         with self.db.session() as s:
-            self.renew(s)
             yield s
 
     def save_watermark(self, s: Session, watermark: dict[str, Any]) -> None:
@@ -222,8 +224,10 @@ class SyncService:
             who=Principal(name=f"connector:{name}", role="agent"),
             progress=progress,
         )
+        heartbeat = None
         if owner is not None:
-            ctx.renew = lambda s: self.connections.renew(s, conn["id"], owner, lease)
+            heartbeat = _Heartbeat(self.connections, conn["id"], owner, lease, ctx.lease_lost)
+            heartbeat.start()
         status, error = "ok", None
         try:
             connector.sync(ctx)
@@ -233,8 +237,12 @@ class SyncService:
             status, error = "error", str(e)
         except Exception as e:  # noqa: BLE001 - recorded on the connection, never a traceback
             log.exception("sync %s failed", name)
-            status, error = "error", f"unexpected error: {type(e).__name__}: {e}"[:500]
+            # Only the kind of error: its text may hold data (SQL parameters, mail bodies)
+            # and the state is shown by /health; the log has the details.
+            status, error = "error", f"unexpected error ({type(e).__name__}); see the server log"
         finally:
+            if heartbeat is not None:
+                heartbeat.stop()
             if owner is not None:
                 self.connections.finish(name, owner, status, dict(ctx.counts), error)
             index_changed(self.desk.service)
@@ -267,6 +275,40 @@ class SyncService:
             except FirstlineError as e:
                 log.warning("scheduled sync of %s not run: %s", conn["name"], e)
         return reports
+
+
+class _Heartbeat(threading.Thread):
+    """Renews a run's lease every third of its length while the run works (a long listing
+    or a slow remote system never lets it lapse); a lease taken by another process is
+    flagged, and the run stops at its next batch."""
+
+    def __init__(
+        self, store: Connections, conn_id: int, owner: str, lease: float, lost: threading.Event
+    ) -> None:
+        super().__init__(name="sync-lease", daemon=True)
+        self.store, self.conn_id, self.owner, self.lease, self.lost = (
+            store,
+            conn_id,
+            owner,
+            lease,
+            lost,
+        )
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.lease / 3):
+            try:
+                with self.store.db.session() as s:
+                    self.store.renew(s, self.conn_id, self.owner, self.lease)
+            except ConflictError:
+                self.lost.set()
+                return
+            except FirstlineError as e:  # the database is briefly away: try again next beat
+                log.warning("could not renew the sync lease: %s", e)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
 
 
 class SyncScheduler:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from connectors.state import Connections
+from connectors.state import Connections, _here
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from kb.db import Database
 from tests.conftest import AUTH, free_port, make_settings
@@ -103,15 +102,16 @@ def test_one_sync_at_a_time_and_a_killed_runs_lease_expires(tmp_path: Path) -> N
         store.acquire("rt", lease_seconds=60)
     assert store.get("rt")["running"]
     store.finish("rt", owner, "ok", {"imported": 3}, None)
-    again = store.acquire("rt", lease_seconds=0.01)  # a run that is then killed
+    store.acquire("rt", lease_seconds=0.01, owner="elsewhere:1:a")  # another machine's run
     import time
 
     time.sleep(0.05)
     took_over = store.acquire("rt", lease_seconds=60)  # its lease has expired
-    assert took_over != again
+    with pytest.raises(ConflictError):
+        store.acquire("rt", lease_seconds=60)
     store.finish("rt", took_over, "ok", {}, None)
     # A run killed on this machine (its process is gone) frees the connection at once.
-    store.acquire("rt", 600, owner=f"{socket.gethostname()[:40]}:99999999:dead")
+    store.acquire("rt", 600, owner=f"{_here()}:99999999:dead")
     store.acquire("rt", 600)
     with pytest.raises(ConflictError):  # and a live one does not
         store.acquire("rt", 600)
@@ -149,5 +149,8 @@ def test_the_admin_api_lists_pauses_and_audits_connections(tmp_path: Path) -> No
         assert health["status"] == "degraded"
         assert health["connectors"]["connections"][0]["last_status"] == "error"
         assert client.post("/admin/connectors/none/run").status_code == 404
+        Connections(client.app.state.service.db).create("hook", "webhook", {}, SECRET)
+        refused = client.post("/admin/connectors/hook/run")
+        assert refused.status_code == 422 and "webhook" in refused.json()["error"]["message"]
         agent = client.get("/admin/connectors", headers={"X-API-Key": "wrong"})
         assert agent.status_code == 401

@@ -193,8 +193,11 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
 ) -> None:
     rng = random.Random(seed)
     rt = rt_server
+    ours = []
     for i in range(10):
-        rt.create_ticket(f"Laptop {i} cannot reach the VPN", f"User {i}: VPN fails with error 809.")
+        ours.append(
+            rt.create_ticket(f"Laptop {i} cannot reach the VPN", f"User {i}: VPN fails (809).")
+        )
         done = rt.create_ticket(f"Password reset {i}", f"User {i} forgot the password.")
         rt.resolve(done, f"Reset the password of user {i} and asked to change it at logon.")
     settings = copy_data(trained_demo, tmp_path / "desk")
@@ -280,10 +283,53 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
     assert {int(k) for k in links} >= open_
     assert desk_count == len(links)  # no request taken twice
     assert unpushed == 0
-    for rt_id in open_:
+    assert set(ours) <= open_
+    for rt_id in ours:  # this test's own tickets (the shared RT holds other tests' too)
         assert _comments_with(client, rt_id, marker(f"desk:{links[str(rt_id)]}", uid)) == 1, rt_id
     verify = subprocess.run(
         [FIRSTLINE, "verify", "--json"], env=env, capture_output=True, text=True, timeout=300
     )
     assert verify.returncode == 0 and json.loads(verify.stdout)["drift"] == 0, verify.stdout[-2000:]
+    client.close()
+
+
+def test_a_write_back_owed_by_a_failed_run_is_made_by_the_next(
+    rt_server, desk, monkeypatch
+) -> None:  # noqa: ANN001
+    """RT goes away after the desk took the tickets and before firstline wrote back: the
+    watermark has moved past them, and the next run still writes each decision exactly once
+    (a dry run in between writes none)."""
+    from connectors.rt import RTClient as Client
+    from core.errors import BackendUnavailableError
+
+    rt = rt_server
+    stored = desk.connect(ADMIN, "rt", "rt", _config(rt), rt.token)
+    desk.run("rt")  # what RT already holds
+    new = [
+        rt.create_ticket(f"Scanner {i} in the warehouse beeps", f"Scanner {i} shows error E42.")
+        for i in range(3)
+    ]
+    real_comment = Client.comment
+
+    def down(self, ticket_id, text):  # noqa: ANN001, ANN202
+        raise BackendUnavailableError("RT cannot be reached (test)")
+
+    monkeypatch.setattr(Client, "comment", down)
+    failed = desk.run("rt")
+    assert failed.status == "error" and failed.counts.get("triaged") == 3
+    monkeypatch.setattr(Client, "comment", real_comment)
+    dry = desk.run("rt", dry_run=True)
+    assert {p["rt_ticket"] for p in dry.planned} >= set(new)
+    client = RTClient(rt.url, rt.token)
+    uid = stored["config"]["uid"]
+    for rt_id in new:
+        ref = _desk_ticket(desk, "rt", rt_id)["ref"]
+        assert _comments_with(client, rt_id, marker(ref, uid)) == 0
+    done = desk.run("rt")
+    assert done.status == "ok", done.errors
+    assert done.counts.get("pushed") == 3 and not done.counts.get("triaged")
+    for rt_id in new:
+        ref = _desk_ticket(desk, "rt", rt_id)["ref"]
+        assert _comments_with(client, rt_id, marker(ref, uid)) == 1
+    assert not desk.run("rt").counts.get("pushed")  # nothing owed any more
     client.close()
