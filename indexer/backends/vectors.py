@@ -4,8 +4,10 @@ Each document has a title vector and one or more chunk vectors (title + a window
 its dense score for a query q is ``w·cos(q, title) + (1-w)·max_chunks cos(q, chunk)``.
 Rows are appended in insertion order; an updated document gets new rows and its old rows are
 dropped.  Exact search is a matrix product; above ``ann_threshold`` documents an HNSW graph over
-the chunk vectors proposes candidates, which are then scored exactly; rows added after the graph
-was built are searched exactly beside it.
+the chunk vectors proposes candidates, which are then scored exactly; rows the graph does not
+hold (written after it) are searched exactly beside it.  The graph is never built or loaded by
+a search: the process that writes extends and persists it (:mod:`indexer.backends.ann`), and
+every process loads a new one in a background thread, answering from the one it has meanwhile.
 
 Readers never wait for writers: every write publishes an immutable :class:`VectorSnapshot`
 (views of the append-only arrays up to the rows it knows, and its own copy of the liveness
@@ -16,6 +18,7 @@ number in the SQLite file, checked per search, and read incrementally from a cha
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -26,7 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from indexer.backends import ann as ann_files
+from indexer.backends.text import doc_key
 from indexer.types import Filters, IndexDoc
+
+log = logging.getLogger("firstline.ann")
 
 _KINDS = {"ticket": 0, "article": 1}
 # Transactions kept in the change log; a reader further behind reloads the whole store.
@@ -69,13 +76,18 @@ class _Grow:
 
 @dataclass(frozen=True)
 class _Ann:
-    """An HNSW graph over the first ``chunks`` chunk rows of one in-memory epoch."""
+    """A persisted graph mapped onto the document rows of one in-memory epoch.  Rows at or
+    past ``mapped`` and the ``uncovered`` rows before it are not in the graph: searched exactly."""
 
-    index: Any
+    graph: ann_files.Graph
     epoch: int
-    chunks: int
-    dead: int
-    owner: np.ndarray  # chunk row -> document row
+    rows: np.ndarray  # graph vector -> document row, -1 for a replaced or deleted document
+    mapped: int
+    uncovered: np.ndarray
+    valid_share: float
+
+    def exact_rows(self, n: int) -> int:
+        return len(self.uncovered) + max(0, n - self.mapped)
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,8 @@ class VectorSnapshot:
     status: np.ndarray
     created: np.ndarray
     answered: np.ndarray  # 1 holds an answer, 0 does not, -1 unknown (indexed before it was kept)
+    key: np.ndarray  # doc_key of each row (the graph's document numbers)
+    gen: np.ndarray  # the store generation that wrote each row
     categories: _Vocab
     statuses: _Vocab
     dead_chunks: int
@@ -182,7 +196,7 @@ class VectorSnapshot:
             return []
         ann = None
         if len(self.pos) >= self.store.ann_threshold and (not filtered or live > 0.3 * n):
-            ann = self.store._ann_for(self)
+            ann = self.store.ann_for(self)
         if ann is not None:
             rows = self._ann_candidates(ann, q, k, mask)
             scores = self._score_rows(q, rows)
@@ -198,14 +212,14 @@ class VectorSnapshot:
         return [(self.ids[rows[i]], float(scores[i])) for i in top]
 
     def _ann_candidates(self, ann: _Ann, q: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
-        """Document rows worth scoring exactly: HNSW neighbours plus rows newer than the graph."""
+        """Document rows worth scoring exactly: HNSW neighbours plus the rows the graph lacks."""
         live_share = max(float(mask.mean()), 1e-3)
-        fetch = min(ann.chunks, int(2 * k / live_share) + 32)
-        _, hits = ann.index.search(q.reshape(1, -1), fetch)
-        rows = ann.owner[hits[0][hits[0] >= 0]]
-        newer = np.flatnonzero(self.cstart >= ann.chunks)
-        cand = np.unique(np.concatenate([rows, newer]))
-        cand = cand[cand < self.n]  # a graph built from a later snapshot of this epoch
+        fetch = min(ann.graph.size, int((2 * k / live_share + 32) / max(ann.valid_share, 0.5)))
+        _, hits = ann.graph.index.search(q.reshape(1, -1), fetch)
+        rows = ann.rows[hits[0][hits[0] >= 0]]
+        newer = np.arange(min(ann.mapped, self.n), self.n)
+        cand = np.unique(np.concatenate([rows[rows >= 0], ann.uncovered, newer]))
+        cand = cand[cand < self.n]  # mapped on a later snapshot of this epoch
         return cand[mask[cand]]
 
 
@@ -221,8 +235,15 @@ class VectorStore:
         self._epoch = 0
         self._lock = threading.RLock()  # writers and reloads; readers never take it blocking
         self._read_lock = threading.Lock()  # the generation probe's connection, microseconds
-        self._ann_lock = threading.Lock()
         self._ann: _Ann | None = None
+        self._ann_lock = threading.Lock()  # the background loader's bookkeeping
+        self._ann_loading = False
+        self._ann_again = False
+        self._ann_seen: tuple[int, int, int] | None = None
+        self._ann_failed: tuple[int, int, int] | None = None
+        self.maintainer = ann_files.Maintainer(
+            path, dim, lambda: self.ann_threshold, self._adopt_graph
+        )
         self._snap: VectorSnapshot | None = None
         self._reset_memory()
 
@@ -240,6 +261,8 @@ class VectorStore:
         self._status = _Grow(np.int32)
         self._created = _Grow(np.float64)
         self._answered = _Grow(np.int8)
+        self._key = _Grow(np.int64)
+        self._gen = _Grow(np.int64)
         self.categories = _Vocab()
         self.statuses = _Vocab()
         self.n = 0  # document rows (alive or not)
@@ -260,6 +283,9 @@ class VectorStore:
             conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
         if "answered" not in cols:  # stores made before it was kept: NULL, unknown
             conn.execute("ALTER TABLE vectors ADD COLUMN answered INTEGER")
+        if "gen" not in cols:  # the generation that wrote the row; NULL (0) before it was kept
+            conn.execute("ALTER TABLE vectors ADD COLUMN gen INTEGER")
+        conn.execute("CREATE INDEX IF NOT EXISTS vectors_gen ON vectors (gen, id)")
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
         # Which documents each write transaction (generation) touched, so another process
@@ -313,8 +339,8 @@ class VectorStore:
                     if not self._catch_up(conn, gen):
                         self._reset_memory()
                         rows = conn.execute(
-                            "SELECT id, kind, category, status, created, title, chunks, answered "
-                            "FROM vectors ORDER BY rowid"
+                            "SELECT id, kind, category, status, created, title, chunks, answered, "
+                            "gen FROM vectors ORDER BY rowid"
                         ).fetchall()
                         self._append_rows(rows)
                     self.generation = gen
@@ -343,7 +369,7 @@ class VectorStore:
         for i in range(0, len(changed), _SQL_VARS):
             part = changed[i : i + _SQL_VARS]
             rows += conn.execute(
-                "SELECT id, kind, category, status, created, title, chunks, answered "
+                "SELECT id, kind, category, status, created, title, chunks, answered, gen "
                 f"FROM vectors WHERE id IN ({','.join('?' * len(part))}) ORDER BY rowid",
                 part,
             ).fetchall()
@@ -376,6 +402,8 @@ class VectorStore:
             status=self._status.a[:n],
             created=self._created.a[:n],
             answered=self._answered.a[:n],
+            key=self._key.a[:n],
+            gen=self._gen.a[:n],
             categories=self.categories,
             statuses=self.statuses,
             dead_chunks=self._dead_chunks,
@@ -393,10 +421,12 @@ class VectorStore:
             self._status,
             self._created,
             self._answered,
+            self._key,
+            self._gen,
         ):
             g.ensure(self.n + len(rows))
         self._chunks.ensure(self.m + chunk_total)
-        for doc_id, kind, category, status, created, title, chunks, answered in rows:
+        for doc_id, kind, category, status, created, title, chunks, answered, gen in rows:
             old = self.pos.get(doc_id)
             if old is not None:
                 self._kill(old)
@@ -411,6 +441,8 @@ class VectorStore:
             self._status.a[i] = self.statuses.code(status)
             self._created.a[i] = np.nan if created is None else created
             self._answered.a[i] = -1 if answered is None else int(bool(answered))
+            self._key.a[i] = doc_key(doc_id)
+            self._gen.a[i] = gen or 0
             self.ids.append(doc_id)
             self.pos[doc_id] = i
             self.n += 1
@@ -420,20 +452,25 @@ class VectorStore:
         self._alive.a[p] = False
         self._dead_chunks += int(self._ccount.a[p])
 
-    def _commit_change(self, ids: Sequence[str]) -> int:
-        """Bump the generation and log the touched ids, inside the caller's transaction."""
+    def _next_generation(self) -> int:
+        """Bump the generation, inside the caller's transaction."""
         conn = self.conn
         conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
-        gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def _log_change(self, gen: int, ids: Sequence[str]) -> None:
+        """Log the ids a transaction touched, inside it."""
+        conn = self.conn
         conn.executemany("INSERT INTO changes VALUES (?, ?)", [(gen, i) for i in ids])
         conn.execute("DELETE FROM changes WHERE generation <= ?", (gen - _CHANGE_LOG_KEEP,))
-        return gen
 
     def _after_write(self, gen: int) -> None:
         # Another process committed between our refresh and our write: its rows are not in
         # memory, so the next probe reloads (generation -1 never matches the disk).
         self.generation = gen if gen == self.generation + 1 else -1
         self._publish()
+        if len(self.pos) >= self.ann_threshold:
+            self.maintainer.poke()
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         rows = []
@@ -464,22 +501,24 @@ class VectorStore:
         with self._lock:
             self.refresh()
             with self.conn:
+                gen = self._next_generation()
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO vectors "
-                    "(id, kind, category, status, created, title, chunks, answered, hash) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(*r, h) for r, h in zip(rows, hashes, strict=True)],
+                    "(id, kind, category, status, created, title, chunks, answered, gen, hash) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(*r, gen, h) for r, h in zip(rows, hashes, strict=True)],
                 )
-                gen = self._commit_change([r[0] for r in rows])
-            self._append_rows(rows)
+                self._log_change(gen, [r[0] for r in rows])
+            self._append_rows([(*r, gen) for r in rows])
             self._after_write(gen)
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._lock:
             self.refresh()
             with self.conn:
+                gen = self._next_generation()
                 self.conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
-                gen = self._commit_change(ids)
+                self._log_change(gen, ids)
             for doc_id in ids:
                 p = self.pos.pop(doc_id, None)
                 if p is not None:
@@ -487,6 +526,14 @@ class VectorStore:
             self._after_write(gen)
 
     def close(self) -> None:
+        """Close the connections, first bringing the persisted graph up to date when this
+        process wrote since (a CLI import leaves its graph current)."""
+        self.maintainer.stop()
+        if self.maintainer.dirty:
+            try:
+                self.maintainer.run()
+            except Exception as e:  # noqa: BLE001 - the next writer extends it
+                log.warning("the ANN graph of %s was not updated: %s", self.path.parent, e)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -497,21 +544,104 @@ class VectorStore:
                     self._read_conn = None
 
     # -- HNSW graph ----------------------------------------------------------------------
-    def _ann_for(self, snap: VectorSnapshot) -> _Ann | None:
-        """A graph usable for ``snap``, (re)built when missing or too stale.  One thread
-        builds; the others search exactly meanwhile instead of waiting."""
+    def ann_for(self, snap: VectorSnapshot) -> _Ann | None:
+        """The graph mapped onto ``snap``'s rows, or None (then the search is exact).  Never
+        builds or loads one: a newer graph on disk, or a snapshot of a new epoch, hands the
+        work to a background thread and this search goes on with what there is."""
+        sig = ann_files.manifest_signature(self.path.parent)
+        if sig != self._ann_seen and sig is not None and sig != self._ann_failed:
+            self._ann_seen = sig
+            self._load_in_background()
         ann = self._ann
-        if ann is not None and ann.epoch == snap.epoch and not _stale(ann, snap):
-            return ann
-        if not self._ann_lock.acquire(blocking=False):
-            return ann if ann is not None and ann.epoch == snap.epoch else None
-        try:
-            ann = self._ann
-            if ann is None or ann.epoch != snap.epoch or _stale(ann, snap):
-                ann = self._ann = _build_ann(snap, self.dim) if snap.m else None
-            return ann
-        finally:
-            self._ann_lock.release()
+        if ann is None:
+            return None
+        if ann.epoch != snap.epoch:
+            if ann.epoch < snap.epoch:
+                self._load_in_background()
+            return None
+        return ann
+
+    def _load_in_background(self) -> None:
+        with self._ann_lock:
+            if self._ann_loading:
+                self._ann_again = True
+                return
+            self._ann_loading, self._ann_again = True, False
+        threading.Thread(target=self._load_loop, name="firstline-ann-load", daemon=True).start()
+
+    def _load_loop(self) -> None:
+        while True:
+            sig = ann_files.manifest_signature(self.path.parent)
+            try:
+                self._load_once()
+            except Exception as e:  # noqa: BLE001 - searches stay exact; a new manifest retries
+                self._ann_failed = sig
+                log.warning("the ANN graph of %s was not loaded: %s", self.path.parent, e)
+            with self._ann_lock:
+                if not self._ann_again:
+                    self._ann_loading = False
+                    return
+                self._ann_again = False
+
+    def _load_once(self) -> None:
+        manifest = ann_files.read_manifest(self.path.parent)
+        if manifest is None or manifest.get("dim") != self.dim:
+            return
+        have = self._ann
+        if have is not None and have.graph.seq >= int(manifest["seq"]):
+            graph = have.graph  # the same graph, mapped onto a new epoch
+        else:
+            graph = ann_files.load(self.path.parent, manifest)
+            ann_files.count("loads")
+        self._map(graph)
+
+    def _adopt_graph(self, graph: ann_files.Graph) -> None:
+        """The maintainer of this process made ``graph``: use it without reading it back."""
+        self._ann_seen = ann_files.manifest_signature(self.path.parent)
+        self._map(graph)
+
+    def _map(self, graph: ann_files.Graph) -> None:
+        snap = self.snapshot()
+        alive = np.flatnonzero(snap.alive)
+        found = ann_files.stored_rows_matching(
+            snap.key[alive], snap.gen[alive], graph.keys, graph.gens
+        )
+        rows = np.where(found >= 0, alive[found], -1)
+        covered = np.zeros(snap.n, dtype=bool)
+        covered[rows[rows >= 0]] = True
+        mapped = _Ann(
+            graph=graph,
+            epoch=snap.epoch,
+            rows=rows,
+            mapped=snap.n,
+            uncovered=np.flatnonzero(snap.alive & ~covered),
+            valid_share=float((rows >= 0).mean()) if len(rows) else 1.0,
+        )
+        with self._ann_lock:
+            old = self._ann
+            if old is None or (old.graph.seq, old.epoch) <= (graph.seq, snap.epoch):
+                self._ann = mapped
+
+    def ann_state(self) -> dict[str, Any]:
+        """What dense search runs on here (describe())."""
+        ann, snap = self._ann, self._snap
+        n = snap.n if snap is not None else 0
+        state: dict[str, Any] = {"graph": None, **ann_files.STATS}
+        if ann is not None:
+            state["graph"] = {
+                "seq": ann.graph.seq,
+                "generation": ann.graph.generation,
+                "vectors": ann.graph.size,
+                "rows_searched_exactly": ann.exact_rows(n),
+            }
+        disk = ann_files.read_manifest(self.path.parent)
+        state["on_disk"] = (
+            None if disk is None else {"seq": disk["seq"], "generation": disk["generation"]}
+        )
+        state["loading"] = self._ann_loading
+        if self.maintainer.last_error:
+            state["last_error"] = self.maintainer.last_error
+        return state
 
     # -- reads on the current snapshot (kept for callers that ask the store directly) ----
     def live_ids(self) -> set[str]:
@@ -535,22 +665,6 @@ class VectorStore:
         self, vector: np.ndarray, k: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
         return self.snapshot().search(vector, k, filters)
-
-
-def _stale(ann: _Ann, snap: VectorSnapshot) -> bool:
-    stale = snap.m - ann.chunks + snap.dead_chunks - ann.dead
-    return stale > 0.2 * max(ann.chunks, 1)
-
-
-def _build_ann(snap: VectorSnapshot, dim: int) -> _Ann:
-    import faiss
-
-    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 80
-    index.hnsw.efSearch = 128
-    index.add(np.ascontiguousarray(snap.chunks))
-    owner = np.repeat(np.arange(snap.n), snap.ccount)
-    return _Ann(index, snap.epoch, snap.m, snap.dead_chunks, owner)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -31,6 +31,20 @@ class TestEmbeddedContract(BackendContract):
         return _version_folders(backend)
 
 
+class _GraphAfterEachWrite(EmbeddedBackend):
+    """Brings the HNSW graph up to date before a write returns (a server does it a moment
+    later, in the background), so every search of the contract goes through the graph."""
+
+    def upsert(self, docs):  # noqa: ANN001, ANN201
+        failures = super().upsert(docs)
+        self.maintain(wait=True)
+        return failures
+
+    def delete(self, ids) -> None:  # noqa: ANN001
+        super().delete(ids)
+        self.maintain(wait=True)
+
+
 class TestEmbeddedWithHNSW(BackendContract):
     """The same contract with the FAISS HNSW path forced on (threshold 0)."""
 
@@ -40,7 +54,7 @@ class TestEmbeddedWithHNSW(BackendContract):
     @pytest.fixture
     def make_backend(self, tmp_path: Path):  # noqa: ANN201
         def make(**settings: object) -> EmbeddedBackend:
-            return EmbeddedBackend(
+            return _GraphAfterEachWrite(
                 tmp_path / "index",
                 dim=ENC.dim,
                 settings=SearchSettings(ann_threshold=0, **settings),
@@ -119,6 +133,8 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
     ann = EmbeddedBackend(tmp_path / "a", dim=32, settings=SearchSettings(ann_threshold=100))
     exact.upsert(docs)
     ann.upsert(docs)
+    ann.maintain(wait=True)  # what the writer's background thread does a moment later
+    assert ann.describe()["ann"]["graph"]["vectors"] == len(docs)
     recall = []
     for q in vecs[:50] + 0.1 * rng.normal(size=(50, 32)).astype(np.float32):
         q /= np.linalg.norm(q)

@@ -1,0 +1,359 @@
+"""The HNSW graph of the embedded vector store: built and extended by the process that writes,
+persisted beside the store, loaded by readers in the background -- never in a search.
+
+A graph covers every store row present at one store ``generation``; for each of its vectors it
+keeps the document (as its packed ``doc_key``) and the generation that wrote the row, so a reader
+maps vectors to its own in-memory rows and recognises the vectors of documents replaced or
+deleted since (FAISS HNSW can add vectors but not remove them: those stay in the graph, skipped,
+until they pass ``REBUILD_STALE_SHARE`` of it and the writer rebuilds it).
+
+Files, in the store's version folder::
+
+    ann.json              the manifest: seq, generation, file names, sizes (renamed into place)
+    ann-<seq>.faiss       the FAISS index
+    ann-<seq>.npz         keys and generations of its vectors
+    ann.lock              held (flock) by the one process extending the graph
+
+Each file is written under a temporary name, fsynced and renamed, the manifest last; the
+previous graph's files stay until the next one replaces them, so a reader loading it is not cut
+short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.backends.text import doc_key
+
+log = logging.getLogger("firstline.ann")
+
+MANIFEST = "ann.json"
+FORMAT = 1
+# Share of a graph's vectors whose document was since replaced or deleted above which the
+# writer rebuilds it instead of extending it.
+REBUILD_STALE_SHARE = 0.2
+HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
+_ADD_BATCH = 10_000  # rows read and added at a time (bounded memory on a large store)
+
+# What this process did with graphs, for describe() and the tests: builds and extensions happen
+# only in a writer's maintenance, loads only in a reader's background thread.
+STATS = {"builds": 0, "extends": 0, "loads": 0}
+_stats_lock = threading.Lock()
+
+
+def count(event: str) -> None:
+    with _stats_lock:
+        STATS[event] += 1
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An HNSW graph over chunk vectors; vector i came from document ``keys[i]`` as written at
+    generation ``gens[i]``.  Never changed once published (extending makes a new one)."""
+
+    index: Any
+    seq: int
+    generation: int
+    keys: np.ndarray  # int64
+    gens: np.ndarray  # int64
+
+    @property
+    def size(self) -> int:
+        return len(self.keys)
+
+
+def stored_rows_matching(
+    cur_keys: np.ndarray, cur_gens: np.ndarray, keys: np.ndarray, gens: np.ndarray
+) -> np.ndarray:
+    """For each (key, gen), the index into ``cur_*`` of the row with that key written at that
+    generation, or -1 (the document was replaced or deleted since, or is not known yet).
+    ``cur_keys`` holds each key once."""
+    out = np.full(len(keys), -1, dtype=np.int64)
+    if len(cur_keys) == 0 or len(keys) == 0:
+        return out
+    order = np.argsort(cur_keys, kind="stable")
+    sorted_keys = cur_keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    row = order[at]
+    ok = (sorted_keys[at] == keys) & (cur_gens[row] == gens)
+    out[ok] = row[ok]
+    return out
+
+
+# -- files -----------------------------------------------------------------------------------
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        m = json.loads((folder / MANIFEST).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return m if m.get("format") == FORMAT else None
+
+
+def manifest_signature(folder: Path) -> tuple[int, int, int] | None:
+    """Cheap to read per search: changes whenever a new manifest is renamed into place."""
+    try:
+        st = os.stat(folder / MANIFEST)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def load(folder: Path, manifest: dict[str, Any]) -> Graph:
+    import faiss
+
+    index: Any = faiss.read_index(str(folder / manifest["index"]))
+    index.hnsw.efSearch = EF_SEARCH
+    with np.load(folder / manifest["owners"]) as owners:
+        keys, gens = owners["keys"], owners["gens"]
+    if len(keys) != index.ntotal:
+        raise ValueError(f"graph {manifest['index']} does not match its owners file")
+    return Graph(index, int(manifest["seq"]), int(manifest["generation"]), keys, gens)
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(folder: Path, graph: Graph, dim: int) -> None:
+    """Persist ``graph`` and publish it through the manifest (the readers' switch)."""
+    import faiss
+
+    stem = f"ann-{graph.seq:08d}"
+
+    def owners(p: Path) -> None:
+        with p.open("wb") as f:
+            np.savez(f, keys=graph.keys, gens=graph.gens)
+
+    _write_atomic(folder / f"{stem}.faiss", lambda p: faiss.write_index(graph.index, str(p)))
+    _write_atomic(folder / f"{stem}.npz", owners)
+    manifest = {
+        "format": FORMAT,
+        "seq": graph.seq,
+        "generation": graph.generation,
+        "index": f"{stem}.faiss",
+        "owners": f"{stem}.npz",
+        "vectors": graph.size,
+        "dim": dim,
+        "written": datetime.now(UTC).isoformat(),
+    }
+
+    def publish(p: Path) -> None:
+        p.write_text(json.dumps(manifest))
+
+    _write_atomic(folder / MANIFEST, publish)
+    _fsync_dir(folder)
+    for old in folder.glob("ann-*"):
+        seq = old.name[4:12]
+        if seq.isdigit() and int(seq) < graph.seq - 1:  # the previous one may be loading
+            old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# -- building --------------------------------------------------------------------------------
+def _new_index(dim: int) -> Any:
+    import faiss
+
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.hnsw.efSearch = EF_SEARCH
+    return index
+
+
+def _add_rows(
+    index: Any, cursor: sqlite3.Cursor, dim: int, keys: list[np.ndarray], gens: list[np.ndarray]
+) -> None:
+    """Add the chunk vectors of the rows ``(id, gen, chunks)`` the cursor yields."""
+    while batch := cursor.fetchmany(_ADD_BATCH):
+        vecs = [np.frombuffer(chunks, np.float32).reshape(-1, dim) for _, _, chunks in batch]
+        counts = [len(v) for v in vecs]
+        index.add(np.ascontiguousarray(np.concatenate(vecs)))
+        keys.append(np.repeat(np.array([doc_key(i) for i, _, _ in batch], np.int64), counts))
+        gens.append(np.repeat(np.array([g for _, g, _ in batch], np.int64), counts))
+
+
+class Maintainer:
+    """Keeps the persisted graph of one vector store current, from the process that writes.
+
+    ``poke`` after each commit: a background thread extends the graph once writes pause for
+    ``debounce`` seconds (or have gone on for ``max_lag``), so a bulk import does not rewrite
+    the graph per batch; ``run`` does it at once (``close`` and a rebuild's commit).  Across
+    processes one extends at a time (``ann.lock``); another finding the graph current stops.
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        dim: int,
+        threshold: Callable[[], int],
+        adopt: Callable[[Graph], None],
+        debounce: float = 1.0,
+        max_lag: float = 30.0,
+    ) -> None:
+        self.db_path = db_path
+        self.folder = db_path.parent
+        self.dim = dim
+        self._threshold = threshold
+        self._adopt = adopt
+        self.debounce, self.max_lag = debounce, max_lag
+        self._cond = threading.Condition()
+        self._dirty_since: float | None = None
+        self._last_poke = 0.0
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._run_lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def poke(self) -> None:
+        """The store changed: bring the graph up to date soon (returns at once)."""
+        with self._cond:
+            now = time.monotonic()
+            self._dirty_since = self._dirty_since or now
+            self._last_poke = now
+            if self._stop:
+                return
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="firstline-ann-maintain", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty_since is not None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop:
+                    if self._dirty_since is None:
+                        return  # idle: the next poke starts a thread again
+                    now = time.monotonic()
+                    due = min(self._last_poke + self.debounce, self._dirty_since + self.max_lag)
+                    if now >= due:
+                        break
+                    self._cond.wait(due - now)
+                if self._stop:
+                    return
+            try:
+                self.run()
+            except Exception as e:  # noqa: BLE001 - readers search exactly meanwhile
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("the ANN graph of %s was not updated: %s", self.folder, e)
+                with self._cond:
+                    self._cond.wait(self.max_lag)
+
+    def stop(self) -> None:
+        """Stop the background thread (it finishes the pass it is in)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        with self._cond:
+            self._stop = False  # a later write (the store reopens lazily) pokes again
+
+    def run(self) -> Graph | None:
+        """Build or extend the graph to the store's current generation, persist and publish
+        it; None when there is nothing to do (current already, or below the threshold)."""
+        with self._run_lock, _file_lock(self.folder / "ann.lock"):
+            with self._cond:
+                self._dirty_since = None  # a commit from here on asks for another pass
+            conn = sqlite3.connect(self.db_path, timeout=30)
+            try:
+                graph, event = self._update(conn)
+            finally:
+                conn.close()
+            if graph is None:
+                return None
+            save(self.folder, graph, self.dim)
+            count(event)
+            self.last_error = None
+        self._adopt(graph)
+        return graph
+
+    def _update(self, conn: sqlite3.Connection) -> tuple[Graph | None, str]:
+        conn.execute("BEGIN")  # one read transaction: generation and rows agree
+        try:
+            gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+            live = int(conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+            if live == 0 or live < self._threshold():
+                return None, ""
+            manifest = read_manifest(self.folder)
+            if manifest and manifest.get("dim") != self.dim:
+                manifest = None
+            if manifest and int(manifest["generation"]) >= gen:
+                return None, ""  # another process brought it up to date
+            base = None
+            if manifest:
+                try:
+                    base = load(self.folder, manifest)
+                except Exception as e:  # noqa: BLE001 - a damaged file: build afresh
+                    log.warning("rebuilding the ANN graph of %s: %s", self.folder, e)
+            seq = int(manifest["seq"]) + 1 if manifest else 1
+            if base is not None:
+                held = conn.execute("SELECT id, COALESCE(gen, 0) FROM vectors").fetchall()
+                cur_keys = np.array([doc_key(i) for i, _ in held], np.int64)
+                cur_gens = np.array([g for _, g in held], np.int64)
+                stale = int(
+                    (stored_rows_matching(cur_keys, cur_gens, base.keys, base.gens) < 0).sum()
+                )
+                if stale <= REBUILD_STALE_SHARE * base.size:
+                    keys, gens = [base.keys], [base.gens]
+                    cursor = conn.execute(
+                        "SELECT id, gen, chunks FROM vectors WHERE gen > ? ORDER BY rowid",
+                        (base.generation,),
+                    )
+                    _add_rows(base.index, cursor, self.dim, keys, gens)
+                    return Graph(
+                        base.index, seq, gen, np.concatenate(keys), np.concatenate(gens)
+                    ), "extends"
+            index = _new_index(self.dim)
+            keys, gens = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+            cursor = conn.execute("SELECT id, COALESCE(gen, 0), chunks FROM vectors ORDER BY rowid")
+            _add_rows(index, cursor, self.dim, keys, gens)
+            return Graph(index, seq, gen, np.concatenate(keys), np.concatenate(gens)), "builds"
+        finally:
+            conn.rollback()
