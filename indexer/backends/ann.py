@@ -216,8 +216,10 @@ class Maintainer:
     """Keeps the persisted graph of one vector store current, from the process that writes.
 
     ``poke`` after each commit: a background thread extends the graph once writes pause for
-    ``debounce`` seconds (or have gone on for ``max_lag``), so a bulk import does not rewrite
-    the graph per batch; ``run`` does it at once (``close`` and a rebuild's commit).  Across
+    ``debounce`` seconds (or have gone on for ``max_lag``).  Each pass rewrites the whole graph
+    file, and readers search the rows it lacks exactly meanwhile (cheap for a few thousand), so
+    a stream of small commits or a bulk import is folded into few passes rather than one per
+    commit; ``run`` does it at once (``close`` and a rebuild's commit).  Across
     processes one extends at a time (``ann.lock``); another finding the graph current stops.
     """
 
@@ -227,8 +229,8 @@ class Maintainer:
         dim: int,
         threshold: Callable[[], int],
         adopt: Callable[[Graph], None],
-        debounce: float = 1.0,
-        max_lag: float = 30.0,
+        debounce: float = 5.0,
+        max_lag: float = 60.0,
     ) -> None:
         self.db_path = db_path
         self.folder = db_path.parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,70 @@ def test_an_index_made_before_the_answered_field_still_opens_and_searches(
     target.upsert(corpus())
     target.commit()
     assert b.version.text.knows_answered
+
+
+def _unit_docs(ids: range, seed: int) -> list[IndexDoc]:
+    vecs = np.random.default_rng(seed).normal(size=(len(ids), 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return [
+        IndexDoc(
+            id=f"ticket:{i}",
+            kind="ticket",
+            title=f"t{i}",
+            body="b",
+            title_vector=v,
+            chunk_vectors=v.reshape(1, -1),
+        )
+        for i, v in zip(ids, vecs, strict=True)
+    ]
+
+
+def test_the_writer_extends_the_graph_and_rebuilds_it_once_deletions_pass_a_fifth(
+    tmp_path: Path,
+) -> None:
+    from indexer.backends import ann
+
+    def make() -> EmbeddedBackend:
+        return EmbeddedBackend(tmp_path / "i", dim=32, settings=SearchSettings(ann_threshold=100))
+
+    writer, reader = make(), make()
+
+    def step() -> dict:
+        writer.maintain(wait=True)
+        return ann.read_manifest(writer.version.path) or {}
+
+    def agrees_with_exact(q: np.ndarray) -> list[str]:
+        store = reader.version.vectors
+        got = store.search(q, 5, None)
+        store.ann_threshold = 10**9
+        exact = store.search(q, 5, None)
+        store.ann_threshold = 100
+        assert [i for i, _ in got] == [i for i, _ in exact]
+        return [i for i, _ in got]
+
+    writer.upsert(_unit_docs(range(300), 1))
+    assert step()["vectors"] == 300  # built
+    writer.upsert(_unit_docs(range(300, 330), 2))
+    assert step()["vectors"] == 330  # extended by the new documents
+    replaced = _unit_docs(range(50), 3)
+    writer.upsert(replaced)
+    # Extended again: the 50 old vectors stay in the graph (HNSW cannot remove them), skipped.
+    assert step()["vectors"] == 380
+    searches = dict(ann.STATS)
+    deadline = 200
+    while (reader.describe()["ann"]["graph"] or {}).get("vectors") != 380:
+        agrees_with_exact(replaced[0].title_vector)  # answers while the graph loads
+        deadline -= 1
+        assert deadline, "the reader never loaded the graph"
+        threading.Event().wait(0.05)
+    assert agrees_with_exact(replaced[0].title_vector)[0] == "ticket:0"
+    old_vector = _unit_docs(range(50), 1)[0].title_vector
+    assert "ticket:0" not in agrees_with_exact(old_vector)[:1]
+    writer.delete([f"ticket:{i}" for i in range(100, 160)])
+    # 50 replaced + 60 deleted of 380 is more than a fifth: rebuilt from the live documents.
+    assert step()["vectors"] == 270
+    # Only the writer's maintenance built or extended graphs; the reader's searches loaded.
+    assert ann.STATS["builds"] - searches["builds"] == 1
+    assert ann.STATS["extends"] == searches["extends"]
+    for d in _unit_docs(range(300), 1)[160:170]:  # the documents the deletions left
+        assert agrees_with_exact(d.title_vector)[0] == d.id
