@@ -68,7 +68,9 @@ class _Grow:
     def ensure(self, n: int) -> None:
         if n <= len(self.a):
             return
-        cap = max(n, int(len(self.a) * 1.5) + 1024)
+        # An eighth to spare even on a process's first load: the first commit another process
+        # makes then appends in place instead of copying every vector inside a search.
+        cap = max(n + n // 8, int(len(self.a) * 1.5) + 1024)
         new = np.zeros((cap, self.width) if self.width else cap, dtype=self.dtype)
         new[: len(self.a)] = self.a
         self.a = new
