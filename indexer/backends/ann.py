@@ -4,8 +4,11 @@ persisted beside the store, loaded by readers in the background -- never in a se
 A graph covers every store row present at one store ``generation``; for each of its vectors it
 keeps the document (as its packed ``doc_key``) and the generation that wrote the row, so a reader
 maps vectors to its own in-memory rows and recognises the vectors of documents replaced or
-deleted since (FAISS HNSW can add vectors but not remove them: those stay in the graph, skipped,
-until they pass ``REBUILD_STALE_SHARE`` of it and the writer rebuilds it).
+deleted since (FAISS HNSW can add vectors but not remove them: those stay in the graph, skipped).
+The writer rebuilds the graph in one piece once such stale vectors and the vectors added since
+its last full build pass ``REBUILD_SHARE`` of it: a graph grown by many separate additions finds
+fewer true neighbours (measured in bench/README.md), so a bulk import is rebuilt, geometrically
+often, and a trickle of commits is added.
 
 Files, in the store's version folder::
 
@@ -16,7 +19,7 @@ Files, in the store's version folder::
 
 Each file is written under a temporary name, fsynced and renamed, the manifest last; the
 previous graph's files stay until the next one replaces them, so a reader loading it is not cut
-short.
+short.  Writer side: :class:`Maintainer`; reader side: :class:`GraphLoader`.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ log = logging.getLogger("firstline.ann")
 
 MANIFEST = "ann.json"
 FORMAT = 1
-# Share of a graph's vectors whose document was since replaced or deleted above which the
-# writer rebuilds it instead of extending it.
-REBUILD_STALE_SHARE = 0.2
+# Stale vectors (document since replaced or deleted) plus vectors added since the last full
+# build, as a share of that build, above which the writer rebuilds instead of extending.
+REBUILD_SHARE = 0.2
 HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
-_ADD_BATCH = 10_000  # rows read and added at a time (bounded memory on a large store)
+_READ_BATCH = 10_000  # rows read at a time
 
 # What this process did with graphs, for describe() and the tests: builds and extensions happen
 # only in a writer's maintenance, loads only in a reader's background thread.
@@ -70,6 +73,7 @@ class Graph:
     generation: int
     keys: np.ndarray  # int64
     gens: np.ndarray  # int64
+    built: int  # vectors at its last full build (the rest were added since)
 
     @property
     def size(self) -> int:
@@ -92,6 +96,130 @@ def stored_rows_matching(
     ok = (sorted_keys[at] == keys) & (cur_gens[row] == gens)
     out[ok] = row[ok]
     return out
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A graph mapped onto the document rows of one in-memory epoch of a reader.  Rows at or
+    past ``mapped`` and the ``uncovered`` rows before it are not in the graph: searched exactly."""
+
+    graph: Graph
+    epoch: int
+    rows: np.ndarray  # graph vector -> document row, -1 for a replaced or deleted document
+    mapped: int
+    uncovered: np.ndarray
+    valid_share: float
+
+    def exact_rows(self, n: int) -> int:
+        return len(self.uncovered) + max(0, n - self.mapped)
+
+
+class GraphLoader:
+    """The reader side, one per vector store: which graph this process searches.
+
+    ``for_snapshot`` runs in every search and does no more than a ``stat`` of the manifest: a
+    new graph on disk, or a snapshot of a new epoch (the store was reloaded), hands the work to
+    a background thread, and the search goes on with the graph it has, or exactly.
+    ``snapshot`` gives the store's current snapshot (rows ``alive``, ``key``, ``gen``)."""
+
+    def __init__(self, folder: Path, dim: int, snapshot: Callable[[], Any]) -> None:
+        self.folder = folder
+        self.dim = dim
+        self._snapshot = snapshot
+        self.current: Mapped | None = None
+        self._lock = threading.Lock()
+        self.loading = False
+        self._again = False
+        self._seen: tuple[int, int, int] | None = None
+        self._failed: tuple[int, int, int] | None = None
+
+    def for_snapshot(self, snap: Any) -> Mapped | None:
+        sig = manifest_signature(self.folder)
+        if sig != self._seen and sig is not None and sig != self._failed:
+            self._seen = sig
+            self._in_background()
+        mapped = self.current
+        if mapped is None:
+            return None
+        if mapped.epoch != snap.epoch:
+            if mapped.epoch < snap.epoch:
+                self._in_background()
+            return None
+        return mapped
+
+    def adopt(self, graph: Graph) -> None:
+        """This process's maintainer made ``graph``: search it without reading it back."""
+        self._seen = manifest_signature(self.folder)
+        self._map(graph)
+
+    def state(self, n: int) -> dict[str, Any]:
+        mapped = self.current
+        out: dict[str, Any] = {"graph": None, **STATS}
+        if mapped is not None:
+            out["graph"] = {
+                "seq": mapped.graph.seq,
+                "generation": mapped.graph.generation,
+                "vectors": mapped.graph.size,
+                "rows_searched_exactly": mapped.exact_rows(n),
+            }
+        disk = read_manifest(self.folder)
+        out["on_disk"] = None if disk is None else {k: disk[k] for k in ("seq", "generation")}
+        out["loading"] = self.loading
+        return out
+
+    def _in_background(self) -> None:
+        with self._lock:
+            if self.loading:
+                self._again = True
+                return
+            self.loading, self._again = True, False
+        threading.Thread(target=self._loop, name="firstline-ann-load", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            sig = manifest_signature(self.folder)
+            try:
+                self._load()
+            except Exception as e:  # noqa: BLE001 - searches stay exact; a new manifest retries
+                self._failed = sig
+                log.warning("the ANN graph of %s was not loaded: %s", self.folder, e)
+            with self._lock:
+                if not self._again:
+                    self.loading = False
+                    return
+                self._again = False
+
+    def _load(self) -> None:
+        manifest = read_manifest(self.folder)
+        if manifest is None or manifest.get("dim") != self.dim:
+            return
+        have = self.current
+        if have is not None and have.graph.seq >= int(manifest["seq"]):
+            graph = have.graph  # the same graph, mapped onto a new epoch
+        else:
+            graph = load(self.folder, manifest)
+            count("loads")
+        self._map(graph)
+
+    def _map(self, graph: Graph) -> None:
+        snap = self._snapshot()
+        alive = np.flatnonzero(snap.alive)
+        found = stored_rows_matching(snap.key[alive], snap.gen[alive], graph.keys, graph.gens)
+        rows = np.where(found >= 0, alive[found], -1)
+        covered = np.zeros(snap.n, dtype=bool)
+        covered[rows[rows >= 0]] = True
+        mapped = Mapped(
+            graph=graph,
+            epoch=snap.epoch,
+            rows=rows,
+            mapped=snap.n,
+            uncovered=np.flatnonzero(snap.alive & ~covered),
+            valid_share=float((rows >= 0).mean()) if len(rows) else 1.0,
+        )
+        with self._lock:
+            old = self.current
+            if old is None or (old.graph.seq, old.epoch) <= (graph.seq, snap.epoch):
+                self.current = mapped
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -121,7 +249,8 @@ def load(folder: Path, manifest: dict[str, Any]) -> Graph:
         keys, gens = owners["keys"], owners["gens"]
     if len(keys) != index.ntotal:
         raise ValueError(f"graph {manifest['index']} does not match its owners file")
-    return Graph(index, int(manifest["seq"]), int(manifest["generation"]), keys, gens)
+    seq, generation = int(manifest["seq"]), int(manifest["generation"])
+    return Graph(index, seq, generation, keys, gens, int(manifest.get("built", len(keys))))
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -165,6 +294,7 @@ def save(folder: Path, graph: Graph, dim: int) -> None:
         "index": f"{stem}.faiss",
         "owners": f"{stem}.npz",
         "vectors": graph.size,
+        "built": graph.built,
         "dim": dim,
         "written": datetime.now(UTC).isoformat(),
     }
@@ -203,13 +333,17 @@ def _new_index(dim: int) -> Any:
 def _add_rows(
     index: Any, cursor: sqlite3.Cursor, dim: int, keys: list[np.ndarray], gens: list[np.ndarray]
 ) -> None:
-    """Add the chunk vectors of the rows ``(id, gen, chunks)`` the cursor yields."""
-    while batch := cursor.fetchmany(_ADD_BATCH):
-        vecs = [np.frombuffer(chunks, np.float32).reshape(-1, dim) for _, _, chunks in batch]
-        counts = [len(v) for v in vecs]
-        index.add(np.ascontiguousarray(np.concatenate(vecs)))
+    """Add the chunk vectors of the rows ``(id, gen, chunks)`` the cursor yields, in one call:
+    FAISS HNSW fed in several batches makes a measurably worse graph."""
+    vecs: list[np.ndarray] = []
+    while batch := cursor.fetchmany(_READ_BATCH):
+        rows = [np.frombuffer(chunks, np.float32).reshape(-1, dim) for _, _, chunks in batch]
+        counts = [len(v) for v in rows]
+        vecs += rows
         keys.append(np.repeat(np.array([doc_key(i) for i, _, _ in batch], np.int64), counts))
         gens.append(np.repeat(np.array([g for _, g, _ in batch], np.int64), counts))
+    if vecs:
+        index.add(np.ascontiguousarray(np.concatenate(vecs)))
 
 
 class Maintainer:
@@ -342,20 +476,24 @@ class Maintainer:
                 stale = int(
                     (stored_rows_matching(cur_keys, cur_gens, base.keys, base.gens) < 0).sum()
                 )
-                if stale <= REBUILD_STALE_SHARE * base.size:
+                (new,) = conn.execute(
+                    "SELECT COUNT(*) FROM vectors WHERE gen > ?", (base.generation,)
+                ).fetchone()
+                grown = base.size - base.built + int(new)  # documents; a lower bound on vectors
+                if stale + grown <= REBUILD_SHARE * base.built:
                     keys, gens = [base.keys], [base.gens]
                     cursor = conn.execute(
                         "SELECT id, gen, chunks FROM vectors WHERE gen > ? ORDER BY rowid",
                         (base.generation,),
                     )
                     _add_rows(base.index, cursor, self.dim, keys, gens)
-                    return Graph(
-                        base.index, seq, gen, np.concatenate(keys), np.concatenate(gens)
-                    ), "extends"
+                    k, g = np.concatenate(keys), np.concatenate(gens)
+                    return Graph(base.index, seq, gen, k, g, base.built), "extends"
             index = _new_index(self.dim)
             keys, gens = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
             cursor = conn.execute("SELECT id, COALESCE(gen, 0), chunks FROM vectors ORDER BY rowid")
             _add_rows(index, cursor, self.dim, keys, gens)
-            return Graph(index, seq, gen, np.concatenate(keys), np.concatenate(gens)), "builds"
+            k, g = np.concatenate(keys), np.concatenate(gens)
+            return Graph(index, seq, gen, k, g, len(k)), "builds"
         finally:
             conn.rollback()

@@ -77,22 +77,6 @@ class _Grow:
 
 
 @dataclass(frozen=True)
-class _Ann:
-    """A persisted graph mapped onto the document rows of one in-memory epoch.  Rows at or
-    past ``mapped`` and the ``uncovered`` rows before it are not in the graph: searched exactly."""
-
-    graph: ann_files.Graph
-    epoch: int
-    rows: np.ndarray  # graph vector -> document row, -1 for a replaced or deleted document
-    mapped: int
-    uncovered: np.ndarray
-    valid_share: float
-
-    def exact_rows(self, n: int) -> int:
-        return len(self.uncovered) + max(0, n - self.mapped)
-
-
-@dataclass(frozen=True)
 class VectorSnapshot:
     """What one search sees: never changed after it is published."""
 
@@ -213,7 +197,9 @@ class VectorSnapshot:
             return [(self.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
         return [(self.ids[rows[i]], float(scores[i])) for i in top]
 
-    def _ann_candidates(self, ann: _Ann, q: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
+    def _ann_candidates(
+        self, ann: ann_files.Mapped, q: np.ndarray, k: int, mask: np.ndarray
+    ) -> np.ndarray:
         """Document rows worth scoring exactly: HNSW neighbours plus the rows the graph lacks."""
         live_share = max(float(mask.mean()), 1e-3)
         fetch = min(ann.graph.size, int((2 * k / live_share + 32) / max(ann.valid_share, 0.5)))
@@ -237,14 +223,9 @@ class VectorStore:
         self._epoch = 0
         self._lock = threading.RLock()  # writers and reloads; readers never take it blocking
         self._read_lock = threading.Lock()  # the generation probe's connection, microseconds
-        self._ann: _Ann | None = None
-        self._ann_lock = threading.Lock()  # the background loader's bookkeeping
-        self._ann_loading = False
-        self._ann_again = False
-        self._ann_seen: tuple[int, int, int] | None = None
-        self._ann_failed: tuple[int, int, int] | None = None
+        self.graphs = ann_files.GraphLoader(path.parent, dim, self.snapshot)
         self.maintainer = ann_files.Maintainer(
-            path, dim, lambda: self.ann_threshold, self._adopt_graph
+            path, dim, lambda: self.ann_threshold, self.graphs.adopt
         )
         self._snap: VectorSnapshot | None = None
         self._reset_memory()
@@ -546,101 +527,14 @@ class VectorStore:
                     self._read_conn = None
 
     # -- HNSW graph ----------------------------------------------------------------------
-    def ann_for(self, snap: VectorSnapshot) -> _Ann | None:
-        """The graph mapped onto ``snap``'s rows, or None (then the search is exact).  Never
-        builds or loads one: a newer graph on disk, or a snapshot of a new epoch, hands the
-        work to a background thread and this search goes on with what there is."""
-        sig = ann_files.manifest_signature(self.path.parent)
-        if sig != self._ann_seen and sig is not None and sig != self._ann_failed:
-            self._ann_seen = sig
-            self._load_in_background()
-        ann = self._ann
-        if ann is None:
-            return None
-        if ann.epoch != snap.epoch:
-            if ann.epoch < snap.epoch:
-                self._load_in_background()
-            return None
-        return ann
-
-    def _load_in_background(self) -> None:
-        with self._ann_lock:
-            if self._ann_loading:
-                self._ann_again = True
-                return
-            self._ann_loading, self._ann_again = True, False
-        threading.Thread(target=self._load_loop, name="firstline-ann-load", daemon=True).start()
-
-    def _load_loop(self) -> None:
-        while True:
-            sig = ann_files.manifest_signature(self.path.parent)
-            try:
-                self._load_once()
-            except Exception as e:  # noqa: BLE001 - searches stay exact; a new manifest retries
-                self._ann_failed = sig
-                log.warning("the ANN graph of %s was not loaded: %s", self.path.parent, e)
-            with self._ann_lock:
-                if not self._ann_again:
-                    self._ann_loading = False
-                    return
-                self._ann_again = False
-
-    def _load_once(self) -> None:
-        manifest = ann_files.read_manifest(self.path.parent)
-        if manifest is None or manifest.get("dim") != self.dim:
-            return
-        have = self._ann
-        if have is not None and have.graph.seq >= int(manifest["seq"]):
-            graph = have.graph  # the same graph, mapped onto a new epoch
-        else:
-            graph = ann_files.load(self.path.parent, manifest)
-            ann_files.count("loads")
-        self._map(graph)
-
-    def _adopt_graph(self, graph: ann_files.Graph) -> None:
-        """The maintainer of this process made ``graph``: use it without reading it back."""
-        self._ann_seen = ann_files.manifest_signature(self.path.parent)
-        self._map(graph)
-
-    def _map(self, graph: ann_files.Graph) -> None:
-        snap = self.snapshot()
-        alive = np.flatnonzero(snap.alive)
-        found = ann_files.stored_rows_matching(
-            snap.key[alive], snap.gen[alive], graph.keys, graph.gens
-        )
-        rows = np.where(found >= 0, alive[found], -1)
-        covered = np.zeros(snap.n, dtype=bool)
-        covered[rows[rows >= 0]] = True
-        mapped = _Ann(
-            graph=graph,
-            epoch=snap.epoch,
-            rows=rows,
-            mapped=snap.n,
-            uncovered=np.flatnonzero(snap.alive & ~covered),
-            valid_share=float((rows >= 0).mean()) if len(rows) else 1.0,
-        )
-        with self._ann_lock:
-            old = self._ann
-            if old is None or (old.graph.seq, old.epoch) <= (graph.seq, snap.epoch):
-                self._ann = mapped
+    def ann_for(self, snap: VectorSnapshot) -> ann_files.Mapped | None:
+        """The graph mapped onto ``snap``'s rows, or None (the search is exact); never builds
+        or loads one in the caller's thread (:meth:`ann_files.GraphLoader.for_snapshot`)."""
+        return self.graphs.for_snapshot(snap)
 
     def ann_state(self) -> dict[str, Any]:
         """What dense search runs on here (describe())."""
-        ann, snap = self._ann, self._snap
-        n = snap.n if snap is not None else 0
-        state: dict[str, Any] = {"graph": None, **ann_files.STATS}
-        if ann is not None:
-            state["graph"] = {
-                "seq": ann.graph.seq,
-                "generation": ann.graph.generation,
-                "vectors": ann.graph.size,
-                "rows_searched_exactly": ann.exact_rows(n),
-            }
-        disk = ann_files.read_manifest(self.path.parent)
-        state["on_disk"] = (
-            None if disk is None else {"seq": disk["seq"], "generation": disk["generation"]}
-        )
-        state["loading"] = self._ann_loading
+        state = self.graphs.state(self._snap.n if self._snap is not None else 0)
         if self.maintainer.last_error:
             state["last_error"] = self.maintainer.last_error
         return state
