@@ -47,7 +47,10 @@ class IndexSync:
         """Index every pending row once (the CLI's `reindex --pending` and the worker's pass)."""
         with self._drain_lock:
             try:
-                result = self._ingestor().sync_pending()
+                ingestor = self._ingestor()
+                result = ingestor.sync_pending()
+                # The ANN graph follows the index off the request path too (returns at once).
+                ingestor.backend.maintain()
             except FirstlineError as e:
                 self.failures += 1
                 self.last_error, self.last_error_at = str(e), iso(utcnow())

@@ -39,6 +39,11 @@ class SearchBackend(Protocol):
 
     def begin_rebuild(self) -> RebuildTarget: ...
 
+    def maintain(self) -> None:
+        """Bring derived search structures (the embedded backend's HNSW graph) up to date off
+        the caller's path; returns at once.  A no-op where the engine does it itself."""
+        ...
+
     def close(self) -> None: ...
 
 

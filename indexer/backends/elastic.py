@@ -590,6 +590,9 @@ class ElasticsearchBackend:
             self._call("drop index", lambda i=i: self.client.indices.delete(index=i))
         self._ready = False
 
+    def maintain(self) -> None:
+        """Elasticsearch keeps its HNSW graphs itself."""
+
     def describe(self) -> dict[str, Any]:
         info = self._call("cluster info", lambda: self.client.info())
         self._ensure()

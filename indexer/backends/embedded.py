@@ -1,11 +1,14 @@
 """The embedded default backend: no server, everything in a folder next to the SQLite file.
 
 Lexical: tantivy (BM25, English stemming, snippets).  Dense: exact numpy, or FAISS HNSW above
-``ann_threshold`` vectors.  Fusion: :mod:`indexer.fusion`.
+``ann_threshold`` vectors -- a graph the writing process keeps current and persists in the
+version folder, loaded by every process in the background (:mod:`indexer.backends.ann`).
+Fusion: :mod:`indexer.fusion`.
 
 Layout of ``index_dir``: ``CURRENT`` names the active version folder (``v<timestamp>``), which
-holds ``text/`` (tantivy) and ``vectors.sqlite``.  A rebuild fills a new version folder and
-swaps ``CURRENT`` atomically, so searches keep working throughout.
+holds ``text/`` (tantivy), ``vectors.sqlite`` and the HNSW graph (``ann.json``, ``ann-<n>.*``).
+A rebuild fills a new version folder and swaps ``CURRENT`` atomically, so searches keep
+working throughout.
 """
 
 from __future__ import annotations
@@ -144,6 +147,18 @@ class EmbeddedBackend:
                 v.vectors.delete(ids)
                 v.text.delete(ids)
 
+    def maintain(self, wait: bool = False) -> None:
+        """Bring the HNSW graph up to the store's latest commit (any process's): in a
+        background thread, or before returning with ``wait``.  The sync worker calls it after
+        each pass, so a server also builds the graph of an index written before it existed."""
+        vectors = self.version.vectors
+        if len(vectors.snapshot().pos) < vectors.ann_threshold:
+            return
+        if wait:
+            vectors.maintainer.run()
+        else:
+            vectors.maintainer.poke()
+
     def count(self, filters: Filters | None = None) -> int:
         return int(self.version.vectors.snapshot().mask(filters).sum())
 
@@ -229,6 +244,7 @@ class EmbeddedBackend:
             "path": str(self.index_dir / (self._current_name or "")),
             "documents": len(live),
             "dense_search": "faiss-hnsw" if len(live) >= self.settings.ann_threshold else "exact",
+            "ann": v.vectors.ann_state(),
         }
 
 

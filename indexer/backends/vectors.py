@@ -4,8 +4,10 @@ Each document has a title vector and one or more chunk vectors (title + a window
 its dense score for a query q is ``w·cos(q, title) + (1-w)·max_chunks cos(q, chunk)``.
 Rows are appended in insertion order; an updated document gets new rows and its old rows are
 dropped.  Exact search is a matrix product; above ``ann_threshold`` documents an HNSW graph over
-the chunk vectors proposes candidates, which are then scored exactly; rows added after the graph
-was built are searched exactly beside it.
+the chunk vectors proposes candidates, which are then scored exactly; rows the graph does not
+hold (written after it) are searched exactly beside it.  The graph is never built or loaded by
+a search: the process that writes extends and persists it (:mod:`indexer.backends.ann`), and
+every process loads a new one in a background thread, answering from the one it has meanwhile.
 
 Readers never wait for writers: every write publishes an immutable :class:`VectorSnapshot`
 (views of the append-only arrays up to the rows it knows, and its own copy of the liveness
@@ -16,6 +18,7 @@ number in the SQLite file, checked per search, and read incrementally from a cha
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -26,7 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from indexer.backends import ann as ann_files
+from indexer.backends.text import doc_key
 from indexer.types import Filters, IndexDoc
+
+log = logging.getLogger("firstline.ann")
 
 _KINDS = {"ticket": 0, "article": 1}
 # Transactions kept in the change log; a reader further behind reloads the whole store.
@@ -61,21 +68,12 @@ class _Grow:
     def ensure(self, n: int) -> None:
         if n <= len(self.a):
             return
-        cap = max(n, int(len(self.a) * 1.5) + 1024)
+        # An eighth to spare even on a process's first load: the first commit another process
+        # makes then appends in place instead of copying every vector inside a search.
+        cap = max(n + n // 8, int(len(self.a) * 1.5) + 1024)
         new = np.zeros((cap, self.width) if self.width else cap, dtype=self.dtype)
         new[: len(self.a)] = self.a
         self.a = new
-
-
-@dataclass(frozen=True)
-class _Ann:
-    """An HNSW graph over the first ``chunks`` chunk rows of one in-memory epoch."""
-
-    index: Any
-    epoch: int
-    chunks: int
-    dead: int
-    owner: np.ndarray  # chunk row -> document row
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,8 @@ class VectorSnapshot:
     status: np.ndarray
     created: np.ndarray
     answered: np.ndarray  # 1 holds an answer, 0 does not, -1 unknown (indexed before it was kept)
+    key: np.ndarray  # doc_key of each row (the graph's document numbers)
+    gen: np.ndarray  # the store generation that wrote each row
     categories: _Vocab
     statuses: _Vocab
     dead_chunks: int
@@ -182,7 +182,7 @@ class VectorSnapshot:
             return []
         ann = None
         if len(self.pos) >= self.store.ann_threshold and (not filtered or live > 0.3 * n):
-            ann = self.store._ann_for(self)
+            ann = self.store.ann_for(self)
         if ann is not None:
             rows = self._ann_candidates(ann, q, k, mask)
             scores = self._score_rows(q, rows)
@@ -197,15 +197,17 @@ class VectorSnapshot:
             return [(self.ids[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
         return [(self.ids[rows[i]], float(scores[i])) for i in top]
 
-    def _ann_candidates(self, ann: _Ann, q: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
-        """Document rows worth scoring exactly: HNSW neighbours plus rows newer than the graph."""
+    def _ann_candidates(
+        self, ann: ann_files.Mapped, q: np.ndarray, k: int, mask: np.ndarray
+    ) -> np.ndarray:
+        """Document rows worth scoring exactly: HNSW neighbours plus the rows the graph lacks."""
         live_share = max(float(mask.mean()), 1e-3)
-        fetch = min(ann.chunks, int(2 * k / live_share) + 32)
-        _, hits = ann.index.search(q.reshape(1, -1), fetch)
-        rows = ann.owner[hits[0][hits[0] >= 0]]
-        newer = np.flatnonzero(self.cstart >= ann.chunks)
-        cand = np.unique(np.concatenate([rows, newer]))
-        cand = cand[cand < self.n]  # a graph built from a later snapshot of this epoch
+        fetch = min(ann.graph.size, int((2 * k / live_share + 32) / max(ann.valid_share, 0.5)))
+        _, hits = ann.graph.index.search(q.reshape(1, -1), fetch)
+        rows = ann.rows[hits[0][hits[0] >= 0]]
+        newer = np.arange(min(ann.mapped, self.n), self.n)
+        cand = np.unique(np.concatenate([rows[rows >= 0], ann.uncovered, newer]))
+        cand = cand[cand < self.n]  # mapped on a later snapshot of this epoch
         return cand[mask[cand]]
 
 
@@ -221,8 +223,10 @@ class VectorStore:
         self._epoch = 0
         self._lock = threading.RLock()  # writers and reloads; readers never take it blocking
         self._read_lock = threading.Lock()  # the generation probe's connection, microseconds
-        self._ann_lock = threading.Lock()
-        self._ann: _Ann | None = None
+        self.graphs = ann_files.GraphLoader(path.parent, dim, self.snapshot)
+        self.maintainer = ann_files.Maintainer(
+            path, dim, lambda: self.ann_threshold, self.graphs.adopt
+        )
         self._snap: VectorSnapshot | None = None
         self._reset_memory()
 
@@ -240,6 +244,8 @@ class VectorStore:
         self._status = _Grow(np.int32)
         self._created = _Grow(np.float64)
         self._answered = _Grow(np.int8)
+        self._key = _Grow(np.int64)
+        self._gen = _Grow(np.int64)
         self.categories = _Vocab()
         self.statuses = _Vocab()
         self.n = 0  # document rows (alive or not)
@@ -260,6 +266,9 @@ class VectorStore:
             conn.execute("ALTER TABLE vectors ADD COLUMN hash TEXT")
         if "answered" not in cols:  # stores made before it was kept: NULL, unknown
             conn.execute("ALTER TABLE vectors ADD COLUMN answered INTEGER")
+        if "gen" not in cols:  # the generation that wrote the row; NULL (0) before it was kept
+            conn.execute("ALTER TABLE vectors ADD COLUMN gen INTEGER")
+        conn.execute("CREATE INDEX IF NOT EXISTS vectors_gen ON vectors (gen, id)")
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', 0)")
         # Which documents each write transaction (generation) touched, so another process
@@ -313,8 +322,8 @@ class VectorStore:
                     if not self._catch_up(conn, gen):
                         self._reset_memory()
                         rows = conn.execute(
-                            "SELECT id, kind, category, status, created, title, chunks, answered "
-                            "FROM vectors ORDER BY rowid"
+                            "SELECT id, kind, category, status, created, title, chunks, answered, "
+                            "gen FROM vectors ORDER BY rowid"
                         ).fetchall()
                         self._append_rows(rows)
                     self.generation = gen
@@ -343,7 +352,7 @@ class VectorStore:
         for i in range(0, len(changed), _SQL_VARS):
             part = changed[i : i + _SQL_VARS]
             rows += conn.execute(
-                "SELECT id, kind, category, status, created, title, chunks, answered "
+                "SELECT id, kind, category, status, created, title, chunks, answered, gen "
                 f"FROM vectors WHERE id IN ({','.join('?' * len(part))}) ORDER BY rowid",
                 part,
             ).fetchall()
@@ -376,6 +385,8 @@ class VectorStore:
             status=self._status.a[:n],
             created=self._created.a[:n],
             answered=self._answered.a[:n],
+            key=self._key.a[:n],
+            gen=self._gen.a[:n],
             categories=self.categories,
             statuses=self.statuses,
             dead_chunks=self._dead_chunks,
@@ -393,10 +404,12 @@ class VectorStore:
             self._status,
             self._created,
             self._answered,
+            self._key,
+            self._gen,
         ):
             g.ensure(self.n + len(rows))
         self._chunks.ensure(self.m + chunk_total)
-        for doc_id, kind, category, status, created, title, chunks, answered in rows:
+        for doc_id, kind, category, status, created, title, chunks, answered, gen in rows:
             old = self.pos.get(doc_id)
             if old is not None:
                 self._kill(old)
@@ -411,6 +424,8 @@ class VectorStore:
             self._status.a[i] = self.statuses.code(status)
             self._created.a[i] = np.nan if created is None else created
             self._answered.a[i] = -1 if answered is None else int(bool(answered))
+            self._key.a[i] = doc_key(doc_id)
+            self._gen.a[i] = gen or 0
             self.ids.append(doc_id)
             self.pos[doc_id] = i
             self.n += 1
@@ -420,20 +435,25 @@ class VectorStore:
         self._alive.a[p] = False
         self._dead_chunks += int(self._ccount.a[p])
 
-    def _commit_change(self, ids: Sequence[str]) -> int:
-        """Bump the generation and log the touched ids, inside the caller's transaction."""
+    def _next_generation(self) -> int:
+        """Bump the generation, inside the caller's transaction."""
         conn = self.conn
         conn.execute("UPDATE meta SET value = value + 1 WHERE key='generation'")
-        gen = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def _log_change(self, gen: int, ids: Sequence[str]) -> None:
+        """Log the ids a transaction touched, inside it."""
+        conn = self.conn
         conn.executemany("INSERT INTO changes VALUES (?, ?)", [(gen, i) for i in ids])
         conn.execute("DELETE FROM changes WHERE generation <= ?", (gen - _CHANGE_LOG_KEEP,))
-        return gen
 
     def _after_write(self, gen: int) -> None:
         # Another process committed between our refresh and our write: its rows are not in
         # memory, so the next probe reloads (generation -1 never matches the disk).
         self.generation = gen if gen == self.generation + 1 else -1
         self._publish()
+        if len(self.pos) >= self.ann_threshold:
+            self.maintainer.poke()
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
         rows = []
@@ -464,22 +484,24 @@ class VectorStore:
         with self._lock:
             self.refresh()
             with self.conn:
+                gen = self._next_generation()
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO vectors "
-                    "(id, kind, category, status, created, title, chunks, answered, hash) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(*r, h) for r, h in zip(rows, hashes, strict=True)],
+                    "(id, kind, category, status, created, title, chunks, answered, gen, hash) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(*r, gen, h) for r, h in zip(rows, hashes, strict=True)],
                 )
-                gen = self._commit_change([r[0] for r in rows])
-            self._append_rows(rows)
+                self._log_change(gen, [r[0] for r in rows])
+            self._append_rows([(*r, gen) for r in rows])
             self._after_write(gen)
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._lock:
             self.refresh()
             with self.conn:
+                gen = self._next_generation()
                 self.conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
-                gen = self._commit_change(ids)
+                self._log_change(gen, ids)
             for doc_id in ids:
                 p = self.pos.pop(doc_id, None)
                 if p is not None:
@@ -487,6 +509,14 @@ class VectorStore:
             self._after_write(gen)
 
     def close(self) -> None:
+        """Close the connections, first bringing the persisted graph up to date when this
+        process wrote since (a CLI import leaves its graph current)."""
+        self.maintainer.stop()
+        if self.maintainer.dirty:
+            try:
+                self.maintainer.run()
+            except Exception as e:  # noqa: BLE001 - the next writer extends it
+                log.warning("the ANN graph of %s was not updated: %s", self.path.parent, e)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -497,21 +527,17 @@ class VectorStore:
                     self._read_conn = None
 
     # -- HNSW graph ----------------------------------------------------------------------
-    def _ann_for(self, snap: VectorSnapshot) -> _Ann | None:
-        """A graph usable for ``snap``, (re)built when missing or too stale.  One thread
-        builds; the others search exactly meanwhile instead of waiting."""
-        ann = self._ann
-        if ann is not None and ann.epoch == snap.epoch and not _stale(ann, snap):
-            return ann
-        if not self._ann_lock.acquire(blocking=False):
-            return ann if ann is not None and ann.epoch == snap.epoch else None
-        try:
-            ann = self._ann
-            if ann is None or ann.epoch != snap.epoch or _stale(ann, snap):
-                ann = self._ann = _build_ann(snap, self.dim) if snap.m else None
-            return ann
-        finally:
-            self._ann_lock.release()
+    def ann_for(self, snap: VectorSnapshot) -> ann_files.Mapped | None:
+        """The graph mapped onto ``snap``'s rows, or None (the search is exact); never builds
+        or loads one in the caller's thread (:meth:`ann_files.GraphLoader.for_snapshot`)."""
+        return self.graphs.for_snapshot(snap)
+
+    def ann_state(self) -> dict[str, Any]:
+        """What dense search runs on here (describe())."""
+        state = self.graphs.state(self._snap.n if self._snap is not None else 0)
+        if self.maintainer.last_error:
+            state["last_error"] = self.maintainer.last_error
+        return state
 
     # -- reads on the current snapshot (kept for callers that ask the store directly) ----
     def live_ids(self) -> set[str]:
@@ -535,22 +561,6 @@ class VectorStore:
         self, vector: np.ndarray, k: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
         return self.snapshot().search(vector, k, filters)
-
-
-def _stale(ann: _Ann, snap: VectorSnapshot) -> bool:
-    stale = snap.m - ann.chunks + snap.dead_chunks - ann.dead
-    return stale > 0.2 * max(ann.chunks, 1)
-
-
-def _build_ann(snap: VectorSnapshot, dim: int) -> _Ann:
-    import faiss
-
-    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 80
-    index.hnsw.efSearch = 128
-    index.add(np.ascontiguousarray(snap.chunks))
-    owner = np.repeat(np.arange(snap.n), snap.ccount)
-    return _Ann(index, snap.epoch, snap.m, snap.dead_chunks, owner)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

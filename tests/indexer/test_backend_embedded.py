@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,20 @@ class TestEmbeddedContract(BackendContract):
         return _version_folders(backend)
 
 
+class _GraphAfterEachWrite(EmbeddedBackend):
+    """Brings the HNSW graph up to date before a write returns (a server does it a moment
+    later, in the background), so every search of the contract goes through the graph."""
+
+    def upsert(self, docs):  # noqa: ANN001, ANN201
+        failures = super().upsert(docs)
+        self.maintain(wait=True)
+        return failures
+
+    def delete(self, ids) -> None:  # noqa: ANN001
+        super().delete(ids)
+        self.maintain(wait=True)
+
+
 class TestEmbeddedWithHNSW(BackendContract):
     """The same contract with the FAISS HNSW path forced on (threshold 0)."""
 
@@ -40,7 +55,7 @@ class TestEmbeddedWithHNSW(BackendContract):
     @pytest.fixture
     def make_backend(self, tmp_path: Path):  # noqa: ANN201
         def make(**settings: object) -> EmbeddedBackend:
-            return EmbeddedBackend(
+            return _GraphAfterEachWrite(
                 tmp_path / "index",
                 dim=ENC.dim,
                 settings=SearchSettings(ann_threshold=0, **settings),
@@ -119,6 +134,8 @@ def test_hnsw_agrees_with_exact_search(tmp_path: Path) -> None:
     ann = EmbeddedBackend(tmp_path / "a", dim=32, settings=SearchSettings(ann_threshold=100))
     exact.upsert(docs)
     ann.upsert(docs)
+    ann.maintain(wait=True)  # what the writer's background thread does a moment later
+    assert ann.describe()["ann"]["graph"]["vectors"] == len(docs)
     recall = []
     for q in vecs[:50] + 0.1 * rng.normal(size=(50, 32)).astype(np.float32):
         q /= np.linalg.norm(q)
@@ -180,3 +197,71 @@ def test_an_index_made_before_the_answered_field_still_opens_and_searches(
     target.upsert(corpus())
     target.commit()
     assert b.version.text.knows_answered
+
+
+def _unit_docs(ids: range, seed: int) -> list[IndexDoc]:
+    vecs = np.random.default_rng(seed).normal(size=(len(ids), 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return [
+        IndexDoc(
+            id=f"ticket:{i}",
+            kind="ticket",
+            title=f"t{i}",
+            body="b",
+            title_vector=v,
+            chunk_vectors=v.reshape(1, -1),
+        )
+        for i, v in zip(ids, vecs, strict=True)
+    ]
+
+
+def test_the_writer_extends_the_graph_and_rebuilds_it_once_changes_pass_a_fifth(
+    tmp_path: Path,
+) -> None:
+    from indexer.backends import ann
+
+    def make() -> EmbeddedBackend:
+        return EmbeddedBackend(tmp_path / "i", dim=32, settings=SearchSettings(ann_threshold=100))
+
+    writer, reader = make(), make()
+
+    def step() -> dict:
+        writer.maintain(wait=True)
+        return ann.read_manifest(writer.version.path) or {}
+
+    def agrees_with_exact(q: np.ndarray) -> list[str]:
+        store = reader.version.vectors
+        got = store.search(q, 5, None)
+        store.ann_threshold = 10**9
+        exact = store.search(q, 5, None)
+        store.ann_threshold = 100
+        assert [i for i, _ in got] == [i for i, _ in exact]
+        return [i for i, _ in got]
+
+    writer.upsert(_unit_docs(range(300), 1))
+    assert step()["vectors"] == 300  # built
+    writer.upsert(_unit_docs(range(300, 320), 2))
+    assert step()["vectors"] == 320  # extended by the new documents
+    replaced = _unit_docs(range(20), 3)
+    writer.upsert(replaced)
+    # Extended again: the 20 old vectors stay in the graph (HNSW cannot remove them), skipped.
+    assert step()["vectors"] == 340
+    searches = dict(ann.STATS)
+    deadline = 200
+    while (reader.describe()["ann"]["graph"] or {}).get("vectors") != 340:
+        agrees_with_exact(replaced[0].title_vector)  # answers while the graph loads
+        deadline -= 1
+        assert deadline, "the reader never loaded the graph"
+        threading.Event().wait(0.05)
+    assert agrees_with_exact(replaced[0].title_vector)[0] == "ticket:0"
+    old_vector = _unit_docs(range(300), 1)[0].title_vector
+    assert "ticket:0" not in agrees_with_exact(old_vector)[:1]
+    writer.delete([f"ticket:{i}" for i in range(100, 140)])
+    # 20 replaced + 40 deleted + 40 added since the build of 300: more than a fifth of it,
+    # rebuilt in one piece from the live documents.
+    assert step()["vectors"] == 280
+    # Only the writer's maintenance built or extended graphs; the reader's searches loaded.
+    assert ann.STATS["builds"] - searches["builds"] == 1
+    assert ann.STATS["extends"] == searches["extends"]
+    for d in _unit_docs(range(300), 1)[160:170]:  # the documents the deletions left
+        assert agrees_with_exact(d.title_vector)[0] == d.id

@@ -307,3 +307,34 @@ def _orphan(dim: int) -> IndexDoc:
 
     v = np.ones(dim, dtype=np.float32)
     return IndexDoc("ticket:999999", "ticket", "gone", "gone", v, v[None, :], content_hash="z")
+
+
+def test_the_sync_worker_builds_the_graph_of_an_index_written_without_one(tmp_path: Path) -> None:
+    """An index written before the graph was kept (or whose graph was lost) gets one from the
+    worker, off the request path; searches answer exactly until it is there."""
+    import shutil
+
+    from tests.conftest import make_settings as settings_with
+
+    first = Firstline(settings_with(tmp_path, ann_threshold=10))
+    first.ingest_items("ticket", tickets(30))
+    folder = first.backend.version.path  # type: ignore[attr-defined]
+    first.close()
+    for f in [*folder.glob("ann*"), *folder.glob(".ann*")]:
+        f.unlink() if f.is_file() else shutil.rmtree(f)
+
+    svc = Firstline(settings_with(tmp_path, ann_threshold=10))
+    try:
+        svc.backend.version.vectors.maintainer.debounce = 0.05  # type: ignore[attr-defined]
+        assert lexical(svc, "printer problem number 7")[0] == "INC7"
+        assert svc.backend.describe()["ann"]["on_disk"] is None  # type: ignore[attr-defined]
+        svc.sync.start()
+        deadline = 600
+        while (svc.backend.describe()["ann"]["graph"] or {}).get("vectors") != 30:  # type: ignore[attr-defined]
+            deadline -= 1
+            assert deadline, "the worker never built the graph"
+            threading.Event().wait(0.1)
+        hits = svc.search("printer problem number 7", k=3, mode="dense")
+        assert hits[0]["external_id"] == "INC7"
+    finally:
+        svc.close()
