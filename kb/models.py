@@ -361,3 +361,34 @@ class WebhookDelivery(Base):
 
 
 RECORD_TYPES: dict[str, type[Ticket] | type[Article]] = {"ticket": Ticket, "article": Article}
+
+
+class ModelArtifact(Base):
+    """One trained model version (a triage bundle): its bytes, their SHA-256 and its metadata
+    (metrics, label sets, data fingerprint, parameters).  Every API process and replica loads
+    the active one from here, so none depends on another's files."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelActivation(Base):
+    """The active-model pointer as an append-only log: the newest row of a name is the active
+    version (one indexed lookup, checked on every triage request), the earlier ones are what
+    a rollback returns to."""
+
+    __tablename__ = "model_activations"
+    __table_args__ = (Index("ix_model_activations_name_id", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -29,6 +29,7 @@ from core.settings import Settings
 from indexer.normalize import normalize
 from indexer.service import Firstline
 from indexer.types import Filters
+from kb.artifacts import ModelStore
 from kb.models import Correction, Ticket, TriageRequest
 from models.artifacts import ArtifactStore
 from models.encoder import encode_cached
@@ -67,7 +68,9 @@ class Triager:
     def __init__(self, settings: Settings, service: Firstline | None = None) -> None:
         self.settings = settings
         self.service = service or Firstline(settings)
-        self.store = ArtifactStore(settings.models_dir)
+        # The record holds the models (every process serves the active one); the files under
+        # the data dir are this process's copy.
+        self.store = ModelStore(self.service.db, ArtifactStore(settings.models_dir))
         self._bundle: tuple[str, TriageBundle] | None = None
         self._matrix: PriorityMatrix | None = None
         self._zero_shot: ZeroShotTypes | None = None
@@ -243,6 +246,9 @@ class Triager:
         return version
 
     def bundle(self) -> tuple[TriageBundle, str]:
+        """The active model and its version.  Which version is active is asked of the record
+        every time (one indexed lookup), so a model another process trained or rolled back to
+        is served from the next request on; it is loaded only when it changed."""
         active = self.store.active_version(ARTIFACT)
         if active is None:
             raise ModelNotTrainedError(
