@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.errors import InvalidInputError, ModelNotTrainedError, NotFoundError
 from core.settings import Settings
 from indexer.service import Firstline
-from kb.models import Correction, TriageRequest
+from kb.models import Correction, ModelArtifact, TriageRequest
 from tests.conftest import make_settings
 from tests.triage.conftest import TriageEnv
 from triage.matrix import PriorityMatrix
@@ -456,12 +456,27 @@ def test_bad_correction_is_refused(
 
 
 def test_corrupted_model_file_is_a_checksum_error(own_env) -> None:  # noqa: ANN001
+    """A damaged model file is refused, whether the database takes it from the files or a
+    process loads it from the database."""
     env = own_env()
-    version = env.triager.store.active_version("triage")
+    version = env.triager.store.files.active_version("triage")
     path = env.settings.models_dir / "triage" / version / "model.joblib"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match="corrupt \\(checksum mismatch\\)"):
+        env.triager.predict([VIP_PRINTER])
+
+
+def test_corrupted_model_in_the_database_is_a_checksum_error(own_env) -> None:  # noqa: ANN001
+    env = own_env()
+    version = env.triager.store.active_version("triage")
+    with env.service.db.session() as s:
+        row = s.scalars(select(ModelArtifact).where(ModelArtifact.version == version)).one()
+        data = bytearray(row.data)
+        data[len(data) // 2] ^= 0xFF
+        row.data = bytes(data)
+    env.triager.store.files.drop("triage", version)  # a process without a copy of its own
     with pytest.raises(InvalidInputError, match="corrupt \\(checksum mismatch\\)"):
         env.triager.predict([VIP_PRINTER])
 
