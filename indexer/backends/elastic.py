@@ -6,11 +6,14 @@ Client: the official ``elasticsearch`` Python client, major version 8 — an 8.x
 Layout: versioned physical indices ``<prefix>-docs-v<timestamp>`` behind the alias
 ``<prefix>-docs``; a rebuild fills a new physical index and swaps the alias atomically.
 
-Ranking is the embedded backend's, computed from Elasticsearch's own scores: BM25 candidates
-(``multi_match`` over title and body), dense candidates (two ``knn`` clauses: the title vector
-and the nested chunk vectors, the filters applied inside the kNN), the exact dense score of every
-candidate (a second kNN restricted to the candidates), fusion and pseudo-feedback by
-:mod:`indexer.fusion`.  Elasticsearch's ``rrf`` retriever is offered for clusters licensed for it.
+Ranking is the embedded backend's, from Elasticsearch's own candidates: BM25 (``multi_match``
+over title and body) and dense (two ``knn`` clauses: the title vector and the nested chunk
+vectors, the filters applied inside the kNN), both in one ``_msearch`` that also returns each
+candidate's stored vectors; the exact dense score of every candidate and the pseudo-feedback
+similarities are computed here from those vectors (the embedded formula, Elasticsearch's cosine),
+fused by :mod:`indexer.fusion`.  A second request fetches the top k's fields and highlights: two
+requests per search.  Elasticsearch's ``rrf`` retriever is offered for clusters licensed for it
+(it rides in the same ``_msearch``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from core.errors import BackendUnavailableError, InvalidInputError
 from core.settings import ElasticsearchSettings, SearchSettings
 from core.time import iso
+from indexer.backends.vectors import dense_scores
 from indexer.fusion import Fused, hybrid, single, to_hit
 from indexer.normalize import content_terms, query_terms
 from indexer.types import Filters, Hit, IndexDoc, IndexFailure, SearchRequest
@@ -35,6 +39,8 @@ log = logging.getLogger("firstline.elasticsearch")
 MAPPING_VERSION = 1
 HL_PRE, HL_POST = "\ue000", "\ue001"  # private-use markers, never in real text
 T = TypeVar("T")
+_DISPLAY = ("kind", "title", "category", "status", "created_at")  # what a hit shows
+_VECTORS = ("title_vector", "chunks")  # what its dense score is computed from
 
 
 def mapping(dim: int) -> dict[str, Any]:
@@ -352,53 +358,46 @@ class ElasticsearchBackend:
             {"field": "chunks.vector", "boost": 1 - w, **base},
         ]
 
-    def _exact_dense(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
-        """Exact dense scores of the given documents: kNN restricted to exactly them."""
-        if not ids:
-            return {}
-        n = len(ids)
-        resp = self._call(
-            "score candidates",
-            lambda: self.client.search(
-                index=self.alias,
-                knn=self._knn(vector, n, {"ids": {"values": ids}}, n),
-                size=n,
-                source=False,
-            ),
-        )
-        # cosine similarity scores are (1 + cos) / 2 and the two boosts sum to 1
-        return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
-
-    def _similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
-        got = self._call(
-            "read vector",
-            lambda: self.client.search(
-                index=self.alias, query={"ids": {"values": [doc_id]}}, source=["rep_vector"], size=1
-            ),
-        )
-        hits = got["hits"]["hits"]
-        if not hits:
-            return {}
-        ref = hits[0]["_source"]["rep_vector"]
-        n = len(ids)
-        resp = self._call(
-            "feedback",
-            lambda: self.client.search(
-                index=self.alias,
-                size=n,
-                source=False,
-                knn={
-                    "field": "rep_vector",
-                    "query_vector": ref,
-                    "k": n,
-                    "num_candidates": n,
-                    "filter": {"ids": {"values": list(ids)}},
-                },
-            ),
-        )
-        return {h["_id"]: 2.0 * h["_score"] - 1.0 for h in resp["hits"]["hits"]}
+    def _candidates(
+        self,
+        request: SearchRequest,
+        lexical_q: dict[str, Any] | None,
+        filt: dict[str, Any],
+        n: int,
+        vectors: bool,
+        rrf: dict[str, Any] | None = None,
+    ) -> tuple[list[list[tuple[str, float]]], dict[str, dict[str, Any]]]:
+        """Request 1: every ranker's candidates in one ``_msearch`` (BM25, kNN and, if given,
+        the rrf search), each hit with its stored vectors if ``vectors``.  Returns the rankings
+        in that order and each hit's ``_source``."""
+        source: list[str] | bool = list(_VECTORS) if vectors else False
+        bodies: list[dict[str, Any]] = []
+        if lexical_q is not None:
+            bodies.append({"query": lexical_q, "size": n, "_source": source})
+        if request.vector is not None and request.mode in ("hybrid", "dense"):
+            knn = self._knn(request.vector, n, filt, max(self.es.num_candidates, n))
+            bodies.append({"knn": knn, "size": n, "_source": source})
+        if rrf is not None:
+            bodies.append(rrf)
+        if not bodies:
+            return [], {}
+        searches = [line for body in bodies for line in ({"index": self.alias}, body)]
+        resp = self._call("search", lambda: self.client.msearch(searches=searches))
+        stored: dict[str, dict[str, Any]] = {}
+        rankings: list[list[tuple[str, float]]] = []
+        for r in resp["responses"]:
+            if "error" in r:
+                raise InvalidInputError(f"Elasticsearch refused the search: {r['error']}")
+            hits = r["hits"]["hits"]
+            for h in hits:
+                stored.setdefault(h["_id"], h.get("_source") or {})
+            rankings.append([(h["_id"], h["_score"]) for h in hits])
+        return rankings, stored
 
     def search(self, request: SearchRequest) -> list[Hit]:
+        """Two requests: every ranker's candidates (one ``_msearch``; in hybrid mode with their
+        vectors, from which the exact dense scores and the feedback step are computed here),
+        then the fields, highlights and (outside hybrid mode) vectors of the top k."""
         self._ensure()
         s = self.settings
         n = max(s.candidates, request.k)
@@ -410,105 +409,60 @@ class ElasticsearchBackend:
         )
         if request.vector is not None and not np.any(request.vector):
             request.vector = None  # a zero vector has no direction: cosine is undefined
-        use_dense = request.mode in ("hybrid", "dense") and request.vector is not None
-        searches: list[dict[str, Any]] = []
-        if lexical_q is not None:
-            searches += [{"index": self.alias}, {"query": lexical_q, "size": n, "_source": False}]
-        if use_dense:
-            assert request.vector is not None
-            searches += [
-                {"index": self.alias},
-                {
-                    "knn": self._knn(request.vector, n, filt, max(self.es.num_candidates, n)),
-                    "size": n,
-                    "_source": False,
-                },
-            ]
-        lexical: list[tuple[str, float]] = []
-        dense: list[tuple[str, float]] = []
-        if searches:
-            resp = self._call("search", lambda: self.client.msearch(searches=searches))
-            responses = list(resp["responses"])
-            for r in responses:
-                if "error" in r:
-                    raise InvalidInputError(f"Elasticsearch refused the search: {r['error']}")
-            if lexical_q is not None:
-                lexical = [(h["_id"], h["_score"]) for h in responses.pop(0)["hits"]["hits"]]
-            if use_dense:
-                dense = [
-                    (h["_id"], 2.0 * h["_score"] - 1.0) for h in responses.pop(0)["hits"]["hits"]
-                ]
+        vec = request.vector
+        use_dense = request.mode in ("hybrid", "dense") and vec is not None
+        rrf = (
+            self._rrf(request, lexical_q, filt, n)
+            if self.es.fusion == "rrf" and request.mode == "hybrid" and use_dense and lexical_q
+            else None
+        )
+        firstline_fusion = request.mode == "hybrid" and rrf is None and vec is not None
+        rankings, stored = self._candidates(
+            request, lexical_q, filt, n, vectors=firstline_fusion, rrf=rrf
+        )
+        lexical = rankings.pop(0) if lexical_q is not None else []
+        # cosine kNN scores are (1 + cos) / 2 and the two clause boosts sum to 1
+        dense = [(d, 2.0 * sc - 1.0) for d, sc in rankings.pop(0)] if use_dense else []
         if request.mode == "lexical":
             fused = single(lexical, lexical=True)
         elif request.mode == "dense":
             fused = single(dense, lexical=False)
-        elif self.es.fusion == "rrf" and use_dense and lexical_q is not None:
-            fused = self._rrf(request, lexical_q, filt, lexical, dense, n)
+        elif rrf is not None:
+            fused = _rrf_fused(rankings.pop(0), lexical, dense)
         else:
             union = list(dict.fromkeys([d for d, _ in dense] + [d for d, _ in lexical]))
-            vec = request.vector
+            vectors = _Vectors(stored, self.dim, s.title_vector_weight)
             fused = hybrid(
                 lexical,
                 dense,
-                self._exact_dense(vec, union) if vec is not None else {},
+                vectors.scores(vec, union) if vec is not None else {},
                 dense_weight=s.dense_weight if vec is not None else 0.0,
                 feedback_weight=s.feedback_weight,
-                feedback=self._similarity_to if vec is not None else None,
+                feedback=vectors.similarity_to if vec is not None else None,
             )
-            return self._hits(fused[: request.k], request.text)
-        top = fused[: request.k]
-        if request.vector is not None and top:
-            # Every hit carries its exact dense score, whatever ranked it (the relevance floor):
-            # a kNN candidate's score covers only the clauses that found it.
-            exact = self._exact_dense(request.vector, [f.id for f in top])
-            for f in top:
-                f.dense_score = exact.get(f.id)
-        return self._hits(top, request.text)
+        # Outside firstline's fusion, the top k's exact dense scores come with their fields:
+        # every hit carries one, whatever ranked it (the relevance floor), and a kNN
+        # candidate's score covers only the clauses that found it.
+        return self._hits(fused[: request.k], request, None if firstline_fusion else vec)
 
     def _rrf(
-        self,
-        request: SearchRequest,
-        lexical_q: dict[str, Any],
-        filt: dict[str, Any],
-        lexical: list[tuple[str, float]],
-        dense: list[tuple[str, float]],
-        n: int,
-    ) -> list[Fused]:
-        """Elasticsearch's rrf retriever (licensed clusters); ranks kept for the 'why'."""
+        self, request: SearchRequest, lexical_q: dict[str, Any], filt: dict[str, Any], n: int
+    ) -> dict[str, Any]:
+        """The search body of Elasticsearch's rrf retriever (licensed clusters)."""
         assert request.vector is not None
         knn = self._knn(request.vector, n, filt, max(self.es.num_candidates, n))
         retrievers = [{"standard": {"query": lexical_q}}] + [
             {"knn": {key: v for key, v in k.items() if key != "boost"}} for k in knn
         ]
-        resp = self._call(
-            "rrf search",
-            lambda: self.client.search(
-                index=self.alias,
-                size=request.k,
-                source=False,
-                retriever={
-                    "rrf": {"retrievers": retrievers, "rank_window_size": n, "rank_constant": 60}
-                },
-            ),
-        )
-        lex_rank = {d: (i, sc) for i, (d, sc) in enumerate(lexical, start=1)}
-        den_rank = {d: (i, sc) for i, (d, sc) in enumerate(dense, start=1)}
-        return [
-            Fused(
-                h["_id"],
-                h["_score"],
-                lex_rank.get(h["_id"], (None, None))[0],
-                den_rank.get(h["_id"], (None, None))[0],
-                lex_rank.get(h["_id"], (None, None))[1],
-                den_rank.get(h["_id"], (None, None))[1],
-            )
-            for h in resp["hits"]["hits"]
-        ]
+        return {
+            "size": request.k,
+            "_source": False,
+            "retriever": {
+                "rrf": {"retrievers": retrievers, "rank_window_size": n, "rank_constant": 60}
+            },
+        }
 
-    def _hits(self, top: list[Fused], text: str) -> list[Hit]:
-        if not top:
-            return []
-        ids = [f.id for f in top]
+    def _highlight(self, text: str) -> dict[str, Any]:
         chars = self.settings.snippet_chars
         highlight: dict[str, Any] = {
             "pre_tags": [HL_PRE],
@@ -522,21 +476,35 @@ class ElasticsearchBackend:
             highlight["highlight_query"] = {
                 "multi_match": {"query": terms, "fields": ["title", "body"]}
             }
+        return highlight
+
+    def _hits(self, top: list[Fused], request: SearchRequest, vec: np.ndarray | None) -> list[Hit]:
+        """Request 2: the fields and snippet of each of the top k, and their vectors if
+        ``vec`` is given (their exact dense scores are then computed against it)."""
+        if not top:
+            return []
+        ids = [f.id for f in top]
+        source = [*_DISPLAY, *(_VECTORS if vec is not None else ())]
         resp = self._call(
             "fetch results",
             lambda: self.client.search(
                 index=self.alias,
                 query={"ids": {"values": ids}},
                 size=len(ids),
-                source=["kind", "title", "category", "status", "created_at"],
-                highlight=highlight,
+                source=source,
+                highlight=self._highlight(request.text if request.highlight else ""),
             ),
         )
         found = {h["_id"]: h for h in resp["hits"]["hits"]}
+        if vec is not None:
+            sources = {d: h.get("_source") or {} for d, h in found.items()}
+            exact = _Vectors(sources, self.dim, self.settings.title_vector_weight).scores(vec, ids)
+            for f in top:
+                f.dense_score = exact.get(f.id)
         hits = []
         for f in top:
             h = found.get(f.id)
-            if h is None:
+            if h is None:  # deleted since the candidates were taken
                 continue
             src = h.get("_source", {})
             fragment = (h.get("highlight", {}).get("body") or [""])[0]
@@ -611,6 +579,84 @@ class ElasticsearchBackend:
             self._client.close()
             self._client = None
             self._ready = False
+
+
+class _Vectors:
+    """Exact dense scores and feedback similarities, computed here from the vectors a search
+    returned in ``_source``: the formula of the embedded backend, with Elasticsearch's cosine
+    (vectors normalised), so no request is needed to score the candidates."""
+
+    def __init__(self, sources: dict[str, dict[str, Any]], dim: int, title_weight: float) -> None:
+        self.sources = sources
+        self.dim = dim
+        self.title_weight = title_weight
+        self._parsed: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def _doc(self, doc_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(title vector, chunk vectors) of a document, unit length; None if not returned."""
+        if doc_id not in self._parsed:
+            src = self.sources.get(doc_id) or {}
+            title = src.get("title_vector")
+            chunks = src.get("chunks") or []
+            if isinstance(chunks, dict):  # one nested object may come back unwrapped
+                chunks = [chunks]
+            if title is None:
+                self._parsed[doc_id] = None
+            else:
+                t = _unit(np.asarray(title, dtype=np.float32).reshape(1, self.dim))
+                rows = [c["vector"] for c in chunks if c.get("vector") is not None]
+                c = _unit(np.asarray(rows, dtype=np.float32).reshape(-1, self.dim)) if rows else t
+                self._parsed[doc_id] = (t[0], c)
+        return self._parsed[doc_id]
+
+    def scores(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        q = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        known = [(d, v) for d in ids if (v := self._doc(d)) is not None]
+        if not known:
+            return {}
+        title = np.stack([t for _, (t, _) in known])
+        chunks = np.concatenate([c for _, (_, c) in known])
+        counts = np.array([len(c) for _, (_, c) in known])
+        s = dense_scores(q, title, chunks, counts, self.title_weight)
+        return {d: float(v) for (d, _), v in zip(known, s, strict=True)}
+
+    def similarity_to(self, doc_id: str, ids: Sequence[str]) -> dict[str, float]:
+        """Cosine between a document's first chunk and those of others (pseudo-feedback)."""
+        ref = self._doc(doc_id)
+        if ref is None:
+            return {}
+        known = [(d, v) for d in ids if (v := self._doc(d)) is not None]
+        if not known:
+            return {}
+        sims = np.stack([c[0] for _, (_, c) in known]) @ ref[1][0]
+        return {d: float(s) for (d, _), s in zip(known, sims, strict=True)}
+
+
+def _rrf_fused(
+    ranked: list[tuple[str, float]],
+    lexical: list[tuple[str, float]],
+    dense: list[tuple[str, float]],
+) -> list[Fused]:
+    """The rrf retriever's ranking, with each hit's rank and score in either ranker (the why)."""
+    lex = {d: (i, sc) for i, (d, sc) in enumerate(lexical, start=1)}
+    den = {d: (i, sc) for i, (d, sc) in enumerate(dense, start=1)}
+    none = (None, None)
+    return [
+        Fused(
+            d,
+            sc,
+            lex.get(d, none)[0],
+            den.get(d, none)[0],
+            lex.get(d, none)[1],
+            den.get(d, none)[1],
+        )
+        for d, sc in ranked
+    ]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
 
 
 class _Rebuild:

@@ -135,13 +135,11 @@ class VectorSnapshot:
             return np.zeros(0, dtype=np.float32)
         starts, counts = self.cstart[rows], self.ccount[rows]
         if np.all(counts == 1):
-            chunk_max = self.chunks[starts] @ q
+            chunks = self.chunks[starts]
         else:
             idx = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            chunk_max = np.maximum.reduceat(self.chunks[idx] @ q, offsets)
-        w = self.store.title_weight
-        return w * (self.title[rows] @ q) + (1 - w) * chunk_max
+            chunks = self.chunks[idx]
+        return dense_scores(q, self.title[rows], chunks, counts, self.store.title_weight)
 
     def _score_all(self, q: np.ndarray) -> np.ndarray:
         chunk_max = np.maximum.reduceat(self.chunks @ q, self.cstart)
@@ -561,6 +559,20 @@ class VectorStore:
         self, vector: np.ndarray, k: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
         return self.snapshot().search(vector, k, filters)
+
+
+def dense_scores(
+    q: np.ndarray, title: np.ndarray, chunks: np.ndarray, counts: np.ndarray, title_weight: float
+) -> np.ndarray:
+    """The dense score of each document: w·cos(q, title) + (1 - w)·max over its chunks of
+    cos(q, chunk), vectors unit length.  ``title`` holds one row per document, ``chunks`` each
+    document's ``counts[i]`` chunk rows one after another (every count at least 1)."""
+    if np.all(counts == 1):
+        chunk_max = chunks @ q
+    else:
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        chunk_max = np.maximum.reduceat(chunks @ q, offsets)
+    return title_weight * (title @ q) + (1 - title_weight) * chunk_max
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

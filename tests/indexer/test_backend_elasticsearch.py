@@ -92,13 +92,16 @@ def test_exact_dense_scores_match_the_embedded_formula(make_backend) -> None:  #
     b = make_backend()
     docs = corpus()
     b.upsert(docs)
-    q = req("outlook calendar")
-    got = b._exact_dense(q.vector, [d.id for d in docs])
-    for d in docs:
-        expected = 0.3 * float(d.title_vector @ q.vector) + 0.7 * float(
-            np.max(d.chunk_vectors @ q.vector)
-        )
-        assert got[d.id] == pytest.approx(expected, abs=1e-4)
+    for mode in ("hybrid", "lexical", "dense"):
+        q = req("outlook calendar password", mode=mode)
+        hits = b.search(q)
+        assert hits
+        for h in hits:
+            d = next(d for d in docs if d.id == h.id)
+            expected = 0.3 * float(d.title_vector @ q.vector) + 0.7 * float(
+                np.max(d.chunk_vectors @ q.vector)
+            )
+            assert h.dense_score == pytest.approx(expected, abs=1e-4)
 
 
 def test_rrf_option_ranks_with_the_clusters_retriever(make_backend, es_url) -> None:  # noqa: ANN001
