@@ -59,6 +59,15 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out_
 
 
+def _since(value: str | None, timezone: str):  # noqa: ANN202
+    """``--since`` as an aware UTC time (an unreadable date is one error line)."""
+    if value is None:
+        return None
+    from core.dates import parse_date
+
+    return parse_date(value, tz=timezone)
+
+
 class _Wiring:
     """The service, opened lazily and closed at the end of a command."""
 
@@ -114,6 +123,10 @@ def connect_rt(
     second_line_queue: Annotated[
         str | None, typer.Option(help="RT queue for requests triaged as second line.")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="First sync: only tickets updated since this date (default: all)."),
+    ] = None,
     timezone: Annotated[
         str,
         typer.Option(
@@ -137,6 +150,7 @@ def connect_rt(
         _pairs(queue_map, "--queue-map"),
         second_line_queue,
         timezone=timezone,
+        since=_since(since, timezone),
     )
     token = _secret("FIRSTLINE_RT_TOKEN", token_file, "token")
     _store(name, "rt", config, token, replace, check)

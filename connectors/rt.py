@@ -145,11 +145,12 @@ class RTClient:
         )
         return _ticket(raw)
 
-    def ticket_texts(self, ticket_id: int) -> dict:
+    def ticket_texts(self, ticket_id: int, status: str | None = None) -> dict:
         """``description``: the text of the ticket's Create transaction; ``resolution``: for a
         resolved ticket, the last reply (else comment) up to its last resolve, else None.
         Plain text; an HTML-only message is converted."""
-        status = self.ticket(ticket_id)["status"]
+        if status is None:  # the caller usually has it from the listing
+            status = self.ticket(ticket_id)["status"]
         history = list(self._history(ticket_id))
         create = next((t for t in history if t.get("Type") == "Create"), None)
         description = self._transaction_text(create["id"]) if create else ""

@@ -10,7 +10,7 @@ write-back, because writing back changes ``LastUpdated`` and would move tickets 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +37,7 @@ def rt_config(
     second_line_queue: str | None = None,
     priority_map: dict[str, int] | None = None,
     timezone: str = "UTC",
+    since: datetime | None = None,
 ) -> dict[str, Any]:
     """A validated RT connection's settings (the token is stored apart, as its secret)."""
     if not url.startswith(("http://", "https://")):
@@ -63,6 +64,8 @@ def rt_config(
         "priority_map": dict(priority_map or DEFAULT_PRIORITY_MAP),
         # RT reads TicketSQL dates in its own zone (RT's $Timezone): a wrong zone loses tickets.
         "timezone": timezone,
+        # Where the first sync starts (tickets updated since then); None: RT's whole history.
+        "start": since.astimezone(UTC).isoformat() if since else None,
     }
 
 
@@ -105,7 +108,7 @@ class RTConnector:
         # Write-backs an earlier run still owes (killed between its commit and its push, RT
         # down, a refused field) come first: the watermark has moved past those tickets.
         self._push_owed(ctx)
-        since_text = ctx.watermark.get("since")
+        since_text = ctx.watermark.get("since") or self.config.get("start")
         self._since = since_text
         since = datetime.fromisoformat(since_text) if since_text else None
         queues = set(self.config.get("queues") or [])
@@ -168,7 +171,7 @@ class RTConnector:
                 # in the same second as the last read may hide: read again, compare hashes)
             if status not in RESOLVED | OPEN:
                 continue  # rejected, deleted: nothing to learn from
-            texts = self.client.ticket_texts(t["id"])
+            texts = self.client.ticket_texts(t["id"], status=status)
             fetched[key] = texts
             if status in RESOLVED:
                 resolved.append(self._resolved(t, self._title(t), texts))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,16 @@ PUSH = ["priority", "impact", "urgency", "queue", "comment"]
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 
 
-def _config(rt, **extra) -> dict:  # noqa: ANN001, ANN003
+def _now() -> datetime:
+    """Where a test's connection starts: RT is shared by the session's tests, and each test
+    syncs only what it made (the connection's --since), which keeps the suite fast."""
+    return datetime.now(UTC) - timedelta(seconds=1)
+
+
+def _config(rt, since: datetime, **extra) -> dict:  # noqa: ANN001, ANN003
     return rt_config(
         rt.url,
+        since=since,
         push=PUSH,
         impact_field="Impact",
         urgency_field="Urgency",
@@ -77,6 +85,7 @@ def _desk_ticket(sync: SyncService, conn: str, rt_id: int) -> dict:
 
 def test_rt_tickets_are_searched_triaged_written_back_and_followed(rt_server, desk) -> None:  # noqa: ANN001
     rt = rt_server
+    start = _now()
     solved = rt.create_ticket(
         "Outlook asks for my password again and again",
         "Since this morning's update Outlook keeps prompting for my password every few minutes.",
@@ -91,7 +100,7 @@ def test_rt_tickets_are_searched_triaged_written_back_and_followed(rt_server, de
         "Please change the warehouse picking process in the ERP so picking waves are released "
         "every 30 minutes.",
     )
-    stored = desk.connect(ADMIN, "rt", "rt", _config(rt), rt.token)
+    stored = desk.connect(ADMIN, "rt", "rt", _config(rt, start), rt.token)
     uid = stored["config"]["uid"]
 
     report = desk.run("rt")
@@ -110,7 +119,7 @@ def test_rt_tickets_are_searched_triaged_written_back_and_followed(rt_server, de
         back = rt.ticket(rt_id)
         cfs = {cf["name"]: cf["values"] for cf in back["CustomFields"]}
         if ticket["priority"]:
-            assert int(back["Priority"]) == _config(rt)["priority_map"][ticket["priority"]]
+            assert int(back["Priority"]) == _config(rt, start)["priority_map"][ticket["priority"]]
         assert cfs["Impact"] == ([ticket["impact"]] if ticket["impact"] else [])
         assert cfs["Urgency"] == ([ticket["urgency"]] if ticket["urgency"] else [])
         assert _comments_with(client, rt_id, marker(ticket["ref"], uid)) == 1
@@ -144,8 +153,7 @@ def test_rt_tickets_are_searched_triaged_written_back_and_followed(rt_server, de
 
 def test_a_dry_run_shows_the_writes_and_makes_none(rt_server, desk) -> None:  # noqa: ANN001
     rt = rt_server
-    desk.connect(ADMIN, "rt", "rt", _config(rt), rt.token)
-    desk.run("rt")  # everything already in RT is taken
+    desk.connect(ADMIN, "rt", "rt", _config(rt, _now()), rt.token)
     new = rt.create_ticket("Printer on floor 3 prints blank pages", "HR printer, all pages blank.")
     before = rt.ticket(new)
     report = desk.run("rt", dry_run=True)
@@ -161,7 +169,7 @@ def test_a_dry_run_shows_the_writes_and_makes_none(rt_server, desk) -> None:  # 
 
 
 def test_a_refused_token_is_a_clear_error_on_the_connection(rt_server, desk) -> None:  # noqa: ANN001
-    desk.connect(ADMIN, "rt", "rt", _config(rt_server), "not-the-token")
+    desk.connect(ADMIN, "rt", "rt", _config(rt_server, _now()), "not-the-token")
     report = desk.run("rt")
     assert report.status == "error"
     assert "RT refused the token (HTTP 401)" in report.errors[0]
@@ -193,8 +201,9 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
 ) -> None:
     rng = random.Random(seed)
     rt = rt_server
+    start = _now()
     ours = []
-    for i in range(10):
+    for i in range(6):
         ours.append(
             rt.create_ticket(f"Laptop {i} cannot reach the VPN", f"User {i}: VPN fails (809).")
         )
@@ -214,6 +223,7 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
     connect = subprocess.run(
         [FIRSTLINE, "connect", "rt", "rt", "--url", rt.url, "--impact-field", "Impact",
          "--urgency-field", "Urgency", "--second-line-queue", "Second line",
+         "--since", start.isoformat(),
          *[a for p in PUSH for a in ("--push", p)]],
         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -221,7 +231,7 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
     assert rt.token not in connect.stdout + connect.stderr
     database = settings.database_url
     client = RTClient(rt.url, rt.token)
-    total = sum(1 for _ in client.tickets_updated_since(None))
+    total = sum(1 for _ in client.tickets_updated_since(start))
     target = rng.randrange(2, max(3, total // 2))
     proc = subprocess.Popen(
         [FIRSTLINE, "sync", "rt"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -250,7 +260,7 @@ def test_a_sync_killed_at_random_then_rerun_is_exact(
 
     # Exactly RT's tickets: every resolved one imported once, every open one on the desk once,
     # each open one with exactly one triage comment of this connection.
-    remote = list(client.tickets_updated_since(None))
+    remote = list(client.tickets_updated_since(start))
     resolved = {f"RT-{t['id']}" for t in remote if t["status"] == "resolved"}
     open_ = {t["id"] for t in remote if t["status"] in ("new", "open", "stalled")}
     engine = create_engine(database)
@@ -303,8 +313,7 @@ def test_a_write_back_owed_by_a_failed_run_is_made_by_the_next(
     from core.errors import BackendUnavailableError
 
     rt = rt_server
-    stored = desk.connect(ADMIN, "rt", "rt", _config(rt), rt.token)
-    desk.run("rt")  # what RT already holds
+    stored = desk.connect(ADMIN, "rt", "rt", _config(rt, _now()), rt.token)
     new = [
         rt.create_ticket(f"Scanner {i} in the warehouse beeps", f"Scanner {i} shows error E42.")
         for i in range(3)
