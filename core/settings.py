@@ -46,8 +46,8 @@ class ModelSettings(BaseModel):
         description="Encode with an ONNX Runtime copy of the model, exported in memory at first "
         "use and checked against torch: the same vectors, one text (a query, a triage request) "
         "in about half the time, batches (ingestion, training) sorted into buckets of similar "
-        "length at 2-3x the throughput on a CPU. Falls back to torch when onnxruntime is "
-        "missing or the check fails.",
+        "length (about twice the ingestion throughput on 2 cores). Falls back to torch when "
+        "onnxruntime is missing or the check fails.",
     )
 
 

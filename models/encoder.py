@@ -9,8 +9,8 @@ installed: exported in memory from the loaded torch model at first use (traced o
 batch, so the attention mask is part of the graph) and checked against torch on single texts
 and on a padded batch.  One text (a search query, one triage request) takes about half torch's
 time; a batch is sorted by token length and cut into buckets of similar length under a token
-budget, so little is spent on padding (2-3x torch's throughput on two cores, see
-``bench/README.md``).  Torch stays the fallback.
+budget, so little is spent on padding (ingestion at about twice its former documents/s on two
+shared cores, see ``bench/README.md``).  Torch stays the fallback.
 """
 
 from __future__ import annotations
