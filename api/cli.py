@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -548,10 +555,20 @@ def triage_train(
     t = _triager()
     try:
         with _progress() as p:
-            task = p.add_task("loading history", total=None)
+            # One bar per stage (encoding, fitting, evaluating), so each has its own time
+            # remaining; the fitting bar counts labelled rows across the targets.
+            tasks: dict[str, tuple[TaskID, int]] = {
+                "loading": (p.add_task("loading history", total=None), 1)
+            }
 
             def step(stage: str, done: int, total: int) -> None:
-                p.update(task, description=stage, completed=done, total=total or None)
+                key = stage.split()[0]
+                if key not in tasks:
+                    for task, size in tasks.values():  # the earlier stages are over
+                        p.update(task, completed=size, total=size)
+                    tasks[key] = (p.add_task(stage, total=total or None), total or 1)
+                tasks[key] = (tasks[key][0], total or 1)
+                p.update(tasks[key][0], description=stage, completed=done, total=total or None)
 
             result = t.train(force=force, progress=step)
     finally:

@@ -43,10 +43,11 @@ class ModelSettings(BaseModel):
     )
     onnx: bool = Field(
         default=True,
-        description="Encode one text at a time (a search query, one triage request) with an ONNX "
-        "Runtime copy of the model, exported in memory at first use and checked against torch: "
-        "the same vectors in about half the time on a CPU. Falls back to torch when onnxruntime "
-        "is missing or the check fails.",
+        description="Encode with an ONNX Runtime copy of the model, exported in memory at first "
+        "use and checked against torch: the same vectors, one text (a query, a triage request) "
+        "in about half the time, batches (ingestion, training) sorted into buckets of similar "
+        "length (about twice the ingestion throughput on 2 cores). Falls back to torch when "
+        "onnxruntime is missing or the check fails.",
     )
 
 

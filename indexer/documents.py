@@ -47,6 +47,13 @@ def problem_text(record: Ticket | Article) -> tuple[str, str]:
     return title, body
 
 
+def request_text(title: str | None, description: str | None) -> str:
+    """The text triage reads of a request (and of each stored ticket it learns from).  It is not
+    one of the texts the search index embeds (``embedding_inputs``: the title alone, then title
+    and body windows, the title not repeated), so a ticket stores its vector beside those."""
+    return normalize(f"{title or ''}. {description or ''}").strip(" .")
+
+
 def query_text(record: Ticket | Article) -> str:
     """A stored record used as a query (similar tickets): title and body as one text."""
     title, body = problem_text(record)

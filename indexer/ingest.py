@@ -9,10 +9,11 @@ same file finishes with exactly the right set of documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, undefer
 from core.errors import BackendUnavailableError, InvalidInputError
 from core.time import aware, utcnow
 from indexer.backends.base import SearchBackend
-from indexer.documents import doc_id, embedding_inputs, to_index_doc
+from indexer.documents import doc_id, embedding_inputs, request_text, to_index_doc
 from indexer.mapping import (
     DateReading,
     Mapping_,
@@ -39,6 +40,7 @@ from kb.records import Upserted, upsert
 from models.encoder import Encoder
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 # Called inside each committed batch's transaction with what the batch stored (its audit).
 OnBatch = Callable[[Session, Upserted], None]
 
@@ -262,29 +264,44 @@ class Ingestor:
         on_batch: OnBatch | None = None,
     ) -> None:
         model = RECORD_TYPES[kind]
-        for batch in _batched(records, self.batch_size):
-            good: dict[str, Record] = {}
-            for _row_no, rec in batch:
-                if isinstance(rec, RowError):
-                    report.skipped.append(rec)
-                else:
-                    good[rec.external_id] = rec  # a later duplicate id in one batch wins
-            if good:
-                pending = self._store(model, source, list(good.values()), report, on_batch)
-                if index and report.index_unavailable is None:
-                    try:
-                        indexed, failures = self._index(model, pending)
-                    except BackendUnavailableError as e:
-                        # Stored; the sync worker (or `reindex --pending`) indexes it later.
-                        report.index_unavailable = str(e)
-                        report.pending += len(pending)
+
+        def stored() -> Iterator[tuple[list[int], int]]:
+            """Each batch stored; the ids of its rows to index, and its size in rows."""
+            for batch in _batched(records, self.batch_size):
+                good: dict[str, Record] = {}
+                for _row_no, rec in batch:
+                    if isinstance(rec, RowError):
+                        report.skipped.append(rec)
                     else:
-                        report.indexed += indexed
-                        report.index_errors += failures
+                        good[rec.external_id] = rec  # a later duplicate id in one batch wins
+                ids = (
+                    self._store(model, source, list(good.values()), report, on_batch)
+                    if good
+                    else []
+                )
+                if index and report.index_unavailable is None:
+                    yield ids, len(batch)
                 else:
-                    report.pending += len(pending)
+                    report.pending += len(ids)
+                    if progress:
+                        progress(len(batch))
+
+        # While one batch is indexed, the next is stored and encoded on a worker thread.
+        for ids, size, ready in self._encoded_ahead(model, stored()):
+            if ids and report.index_unavailable is None:
+                try:
+                    indexed, failures = self._index(model, ids, ready)
+                except BackendUnavailableError as e:
+                    # Stored; the sync worker (or `reindex --pending`) indexes it later.
+                    report.index_unavailable = str(e)
+                    report.pending += len(ids)
+                else:
+                    report.indexed += indexed
+                    report.index_errors += failures
+            else:
+                report.pending += len(ids)
             if progress:
-                progress(len(batch))
+                progress(size)
 
     def _store(
         self,
@@ -308,7 +325,7 @@ class Ingestor:
         return done.pending
 
     def _index(
-        self, model: type[Ticket] | type[Article], ids: list[int]
+        self, model: type[Ticket] | type[Article], ids: list[int], ready: Encoded | None = None
     ) -> tuple[int, list[IndexFailure]]:
         """Embed (where needed) and index the given rows, then mark them indexed.
 
@@ -316,12 +333,13 @@ class Ingestor:
         are live when they return).  Rows the backend refuses, or whose document cannot be
         built, stay pending and are reported; if the backend is unreachable the error
         propagates and the whole batch stays pending (the SQL record already holds it).
+        ``ready``: vectors already encoded for these rows (see ``_encoded_ahead``).
         """
         if not ids:
             return 0, []
         with self.db.session() as s:
             rows = _load(s, model, ids)
-            vectors = self._ensure_embeddings(rows)
+            vectors = self._ensure_embeddings(rows, ready)
             docs, failures = _documents(rows, vectors)
             s.commit()  # embeddings are kept even if the index write fails
             hidden = [d.id for r, d in docs if not searchable(r)]
@@ -336,20 +354,79 @@ class Ingestor:
                     done += 1
         return done, failures
 
-    def _ensure_embeddings(self, rows: Sequence[Ticket | Article]) -> list[np.ndarray]:
-        """Each row's vectors (title, then chunks), encoding only what is not stored yet."""
-        version = self.embedding_version
-        need = [r for r in rows if r.embedding is None or r.embedding_model != version]
-        if need:
-            inputs = [embedding_inputs(r, self.chunk_words, self.chunk_stride) for r in need]
-            flat = self.encoder.encode([t for texts in inputs for t in texts])
-            at = 0
-            for r, texts in zip(need, inputs, strict=True):
-                r.embedding = flat[at : at + len(texts)].astype(np.float32).tobytes()
-                r.embedding_model = version
-                at += len(texts)
+    def _plan(self, rows: Sequence[Ticket | Article]) -> EncodePlan:
+        """The texts ``rows`` lack vectors for: the search texts (title, chunks) of a row not
+        embedded by this model and chunking, and a ticket's request text (what triage reads)
+        when its stored vector is missing or another model's.  Each distinct text once."""
+        plan = EncodePlan()
+        at: dict[str, int] = {}
+        for r in rows:
+            chunks = request = None
+            if r.embedding is None or r.embedding_model != self.embedding_version:
+                texts = embedding_inputs(r, self.chunk_words, self.chunk_stride)
+                chunks = [at.setdefault(t, len(at)) for t in texts]
+            if isinstance(r, Ticket) and (
+                r.request_embedding is None or r.request_embedding_model != self.encoder.name
+            ):
+                request = at.setdefault(request_text(r.title, r.description), len(at))
+            if chunks is not None or request is not None:
+                plan.rows[r.id] = (r.content_hash, chunks, request)
+        plan.texts = list(at)
+        return plan
+
+    def _encode(self, plan: EncodePlan) -> Encoded:
+        if not plan.texts:
+            return plan, np.zeros((0, 0), dtype=np.float32)
+        return plan, self.encoder.encode(plan.texts)
+
+    def _apply(self, rows: Sequence[Ticket | Article], encoded: Encoded) -> None:
+        """Store encoded vectors on the rows they were made for, if their content is still
+        what was encoded (a row changed since keeps what it had and is planned again)."""
+        plan, vectors = encoded
+        for r in rows:
+            entry = plan.rows.get(r.id)
+            if entry is None or entry[0] != r.content_hash:
+                continue
+            _hash, chunks, request = entry
+            if chunks is not None:
+                r.embedding = vectors[chunks].astype(np.float32).tobytes()
+                r.embedding_model = self.embedding_version
+            if request is not None and isinstance(r, Ticket):
+                r.request_embedding = vectors[request].astype(np.float32).tobytes()
+                r.request_embedding_model = self.encoder.name
+
+    def _ensure_embeddings(
+        self, rows: Sequence[Ticket | Article], ready: Encoded | None = None
+    ) -> list[np.ndarray]:
+        """Each row's search vectors (title, then chunks), encoding only what is not stored
+        or in ``ready`` (a ticket's request vector is stored on the way)."""
+        if ready is not None:
+            self._apply(rows, ready)
+        plan = self._plan(rows)
+        if plan.rows:
+            self._apply(rows, self._encode(plan))
         dim = self.encoder.dim
         return [np.frombuffer(r.embedding, np.float32).reshape(-1, dim) for r in rows]
+
+    def _encoded_ahead(
+        self, model: type[Ticket] | type[Article], batches: Iterable[tuple[list[int], T]]
+    ) -> Iterator[tuple[list[int], T, Encoded | None]]:
+        """Each batch of row ids (with what came with it) and its rows' missing vectors,
+        encoded one batch ahead on a worker thread: while the caller stores and indexes a batch,
+        the encoder (which releases the GIL) works on the next one."""
+        with ThreadPoolExecutor(1, thread_name_prefix="firstline-encode") as pool:
+            ahead: tuple[list[int], T, Future[Encoded] | None] | None = None
+            for ids, extra in batches:
+                job = None
+                if ids:
+                    with self.db.session() as s:
+                        plan = self._plan(_load(s, model, ids))
+                    job = pool.submit(self._encode, plan) if plan.rows else None
+                if ahead is not None:
+                    yield ahead[0], ahead[1], ahead[2].result() if ahead[2] else None
+                ahead = (ids, extra, job)
+            if ahead is not None:
+                yield ahead[0], ahead[1], ahead[2].result() if ahead[2] else None
 
     # -- catching up and rebuilding ------------------------------------------------------
     def pending_count(self) -> int:
@@ -382,8 +459,9 @@ class Ingestor:
                 ids = list(
                     s.scalars(select(model.id).where(_not_indexed(model)).order_by(model.id))
                 )
-            for batch in _batched(ids, self.batch_size):
-                done, failures = self._index(model, batch)
+            batches = ((batch, None) for batch in _batched(ids, self.batch_size))
+            for batch, _, ready in self._encoded_ahead(model, batches):
+                done, failures = self._index(model, batch, ready)
                 result.indexed += done
                 result.failures += failures
                 if progress:
@@ -413,10 +491,11 @@ class Ingestor:
                     ids = list(s.scalars(select(model.id).order_by(model.id)))
                 last_id[kind] = ids[-1] if ids else 0
                 seen[kind] = ids
-                for batch in _batched(ids, self.batch_size):
+                batches = ((batch, None) for batch in _batched(ids, self.batch_size))
+                for batch, _, ready in self._encoded_ahead(model, batches):
                     with self.db.session() as s:
                         rows = _load(s, model, batch)
-                        vectors = self._ensure_embeddings(rows)
+                        vectors = self._ensure_embeddings(rows, ready)
                         docs, failures = _documents(rows, vectors)
                         s.commit()  # the embeddings are worth keeping either way
                         failures += target.upsert([d for r, d in docs if searchable(r)])
@@ -471,6 +550,19 @@ class SyncResult:
     failures: list[IndexFailure] = field(default_factory=list)
 
 
+@dataclass
+class EncodePlan:
+    """The distinct texts a batch of rows needs encoded, and per row id: its content hash
+    when planned, the positions of its search texts (title, chunks) and of its request text."""
+
+    texts: list[str] = field(default_factory=list)
+    rows: dict[int, tuple[str, list[int] | None, int | None]] = field(default_factory=dict)
+
+
+# A plan and its texts' vectors, row for row.
+Encoded = tuple[EncodePlan, np.ndarray]
+
+
 def _documents(
     rows: Sequence[Ticket | Article], vectors: Sequence[np.ndarray]
 ) -> tuple[list[tuple[Ticket | Article, IndexDoc]], list[IndexFailure]]:
@@ -492,7 +584,10 @@ def searchable(row: Ticket | Article) -> bool:
 
 
 def _load(s: Any, model: type[Ticket] | type[Article], ids: Sequence[int]) -> list[Any]:
-    return list(s.scalars(select(model).options(undefer(model.embedding)).where(model.id.in_(ids))))
+    vectors = [undefer(model.embedding)]
+    if model is Ticket:
+        vectors.append(undefer(Ticket.request_embedding))
+    return list(s.scalars(select(model).options(*vectors).where(model.id.in_(ids))))
 
 
 def _not_indexed(model: type[Ticket] | type[Article]):  # noqa: ANN202

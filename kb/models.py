@@ -94,6 +94,11 @@ class Ticket(_Searchable, Base):
     caller: Mapped[str | None] = mapped_column(String(200))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Derived state: the vector of the text triage reads (``indexer.documents.request_text``),
+    # stored at ingestion so that training does not encode the history again, and the name of
+    # the encoder that made it (a vector of another model is recomputed, never reused).
+    request_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    request_embedding_model: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def body(self) -> str:

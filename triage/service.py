@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from core.errors import (
     BackendUnavailableError,
@@ -26,7 +26,7 @@ from core.errors import (
     NotFoundError,
 )
 from core.settings import Settings
-from indexer.normalize import normalize
+from indexer.documents import request_text
 from indexer.service import Firstline
 from indexer.types import Filters
 from kb.artifacts import ModelStore
@@ -58,10 +58,6 @@ LEAN = 0.5
 
 # progress(stage, done, total): "encoding" texts, then one step per target fitted
 TrainProgress = Callable[[str, int, int], None]
-
-
-def request_text(title: str | None, description: str | None) -> str:
-    return normalize(f"{title or ''}. {description or ''}").strip(" .")
 
 
 class Triager:
@@ -108,18 +104,23 @@ class Triager:
     def _history_embedder(
         self, examples: Sequence[Example], progress: Callable[[int, int], None] | None = None
     ) -> Callable[[Sequence[str]], np.ndarray]:
-        """Every example's vector, encoded (or taken from the cache) once, behind the
-        ``embed(texts)`` function that training and evaluation take."""
-        texts = [e.text for e in examples]
-        by_text = dict(zip(texts, self.embed_history(texts, progress), strict=True))
+        """Every example's vector behind the ``embed(texts)`` function that training and
+        evaluation take: the one ingestion stored in the record, else encoded (or taken from
+        the cache) once."""
+        by_text = {e.text: e.vector for e in examples if e.vector is not None}
+        missing = list(dict.fromkeys(e.text for e in examples if e.text not in by_text))
+        if missing:
+            by_text.update(zip(missing, self.embed_history(missing, progress), strict=True))
         return lambda batch: np.vstack([by_text[x] for x in batch])
 
     # -- training ------------------------------------------------------------------------
     def examples(self) -> list[Example]:
         """Labelled history from the SQL record, with agents' corrections applied on top."""
         out: list[Example] = []
+        model = self.service.encoder.name
         with self.service.db.session() as s:
-            for t in s.scalars(select(Ticket)):
+            tickets = select(Ticket).options(undefer(Ticket.request_embedding))
+            for t in s.scalars(tickets.execution_options(yield_per=2000)):
                 labels = {
                     "type": t.type,
                     "impact": t.impact,
@@ -128,11 +129,14 @@ class Triager:
                     "assignment_group": t.assignment_group,
                     "tier": (t.extra or {}).get("tier"),
                 }
+                stored = t.request_embedding if t.request_embedding_model == model else None
                 out.append(
                     Example(
                         request_text(t.title, t.description),
                         {k: v for k, v in labels.items() if v},
                         f"ticket:{t.id}",
+                        # A vector of another model is recomputed, never reused.
+                        np.frombuffer(stored, np.float32) if stored else None,
                     )
                 )
             corrected: dict[int, dict[str, str]] = {}
@@ -158,9 +162,9 @@ class Triager:
             examples, (lambda done, total: progress("encoding", done, total)) if progress else None
         )
 
-        def fitting(target: str) -> None:
+        def fitting(target: str, done: int, total: int) -> None:
             if progress:
-                progress(f"fitting {target}", TARGETS.index(target), len(TARGETS))
+                progress(f"fitting {target}", done, total)
 
         bundle, metrics = train_bundle(examples, embed, t.target_precision, t.knn_weight, fitting)
         if progress:

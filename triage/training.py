@@ -32,6 +32,8 @@ class Example:
     text: str
     labels: dict[str, str]
     key: str = ""
+    # The text's vector when the record already holds one made by the encoder in use.
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def part(self) -> str:
         h = int(hashlib.sha256((self.key or self.text).encode()).hexdigest()[:8], 16) % 100
@@ -139,10 +141,13 @@ def train_bundle(
     embed: Callable[[Sequence[str]], np.ndarray] | None,
     target_precision: float,
     knn_weight: float,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
     min_examples: int = 10,
 ) -> tuple[TriageBundle, dict[str, dict[str, Any]]]:
-    """Train every target that has labels; return the bundle and its test metrics."""
+    """Train every target that has labels; return the bundle and its test metrics.
+    ``progress(target, done, total)`` before each target, in labelled training rows (a
+    target's fitting time grows with them), so that a progress bar's time remaining means
+    something."""
     texts = [e.text for e in examples]
     emb = embed(texts) if embed is not None and texts else None
     parts = np.asarray([e.part() for e in examples])
@@ -155,6 +160,9 @@ def train_bundle(
     pool_of = np.full(len(examples), -1)
     pool_of[train_rows] = np.arange(len(train_rows))
     pool = np.ascontiguousarray(emb[train_rows], dtype=np.float32) if emb is not None else None
+    train_examples = [e for e, p in zip(examples, parts, strict=True) if p == "train"]
+    work = {t: sum(1 for e in train_examples if e.labels.get(t)) for t in TARGETS}
+    done, total = 0, sum(work.values())
     for target in TARGETS:
         labelled = np.asarray([bool(e.labels.get(target)) for e in examples])
         y_all = np.asarray([e.labels.get(target) or "" for e in examples])
@@ -163,9 +171,11 @@ def train_bundle(
             bundle.fallback[target] = (
                 f"{int(labelled.sum())} labelled examples, {n_classes} distinct labels: rules only"
             )
+            total -= work[target]
             continue
         if progress:
-            progress(target)
+            progress(target, done, total)
+        done += work[target]
         sel = {p: np.flatnonzero(labelled & (parts == p)) for p in ("train", "test")}
         if len(set(y_all[sel["train"]])) < 2:
             bundle.fallback[target] = "too few training rows after the split: rules only"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
+from sqlalchemy import select, update
 
 import triage.training
 from core.errors import InvalidInputError
+from kb.models import Ticket
 from tests.triage.conftest import TriageEnv
 from triage.training import TARGETS
 
@@ -143,12 +146,93 @@ def test_retraining_encodes_only_new_texts(
     assert encoded == ["VPN disconnects every hour. GlobalProtect drops the tunnel"]
     assert ("encoding", 1, 1) in events
     assert events[-1] == ("evaluating", len(TARGETS), len(TARGETS))
-    assert any(stage == "fitting category" for stage, _, _ in events)
+    fitting = [(stage, done, total) for stage, done, total in events if stage.startswith("fit")]
+    assert any(stage == "fitting category" for stage, _, _ in fitting)
+    # the fitting bar counts labelled training rows: it moves forward to a fixed total
+    assert [d for _, d, _ in fitting] == sorted(d for _, d, _ in fitting)
+    assert len({t for _, _, t in fitting}) == 1 and fitting[-1][1] < fitting[-1][2]
 
-    # a damaged cache is rebuilt, not fatal: every text is encoded again
+    # a damaged cache is rebuilt, not fatal: the text it held is encoded again (the tickets'
+    # vectors come from the record)
     cache = env.triager._cache_path()
     cache.write_bytes(b"not an npz file")
     encoded.clear()
     env.triager.train(force=True)
-    assert len(encoded) == len(env.triager.examples())
+    assert encoded == ["VPN disconnects every hour. GlobalProtect drops the tunnel"]
     assert len(env.triager.embed_history(["VPN disconnects every hour"])) == 1
+
+
+class _Counting:
+    """Wraps an encoder's ``encode`` and keeps every text it was asked for."""
+
+    def __init__(self, encoder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+        self.texts: list[str] = []
+        real = encoder.encode
+
+        def encode(texts, progress=None):  # noqa: ANN001, ANN202
+            self.texts.extend(texts)
+            return real(texts, progress)
+
+        monkeypatch.setattr(encoder, "encode", encode)
+
+
+def test_training_after_ingest_uses_the_stored_vectors(
+    own_env: Callable[..., TriageEnv], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingestion stored each ticket's request-text vector: training on a fresh install (no
+    vector cache) encodes nothing, and the vectors it used are the encoder's own."""
+    env = own_env(with_model=False)
+    calls = _Counting(env.service.encoder, monkeypatch)
+    examples = env.triager.examples()
+    assert examples and all(e.vector is not None for e in examples)
+    result = env.triager.train()
+    assert result["activated"] is True
+    assert calls.texts == []
+    assert not env.triager._cache_path().exists()
+    sample = examples[:5]
+    fresh = env.service.encoder.encode([e.text for e in sample])
+    assert np.abs(np.vstack([e.vector for e in sample]) - fresh).max() < 1e-6
+
+
+def test_vectors_of_another_model_are_recomputed(
+    own_env: Callable[..., TriageEnv], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored request vector made by another model (its name differs) is never reused:
+    training encodes those texts, and a reindex stores this model's vectors again."""
+    env = own_env(with_model=False)
+    with env.service.db.session() as s:
+        s.execute(
+            update(Ticket)
+            .where(Ticket.id.in_(select(Ticket.id).limit(7)))
+            .values(request_embedding_model="another-model")
+        )
+    calls = _Counting(env.service.encoder, monkeypatch)
+    env.triager.train()
+    assert len(calls.texts) == 7
+    calls.texts.clear()
+    env.service.reindex()
+    assert len(calls.texts) == 7  # the search vectors are this model's: only requests
+    with env.service.db.session() as s:
+        models = set(s.scalars(select(Ticket.request_embedding_model)))
+    assert models == {env.service.encoder.name}
+    calls.texts.clear()
+    env.triager.train()
+    assert calls.texts == []
+
+
+def test_a_changed_ticket_gets_a_new_request_vector(
+    own_env: Callable[..., TriageEnv], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = own_env(with_model=False)
+    with env.service.db.session() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.source == "default").limit(1)).one()
+        item = {"external_id": ticket.external_id, "title": "Badge reader refuses my card"}
+        item["description"] = "Since Monday the door on floor 3 stays shut"
+    calls = _Counting(env.service.encoder, monkeypatch)
+    env.service.ingestor.ingest_values("ticket", [item], source="default")
+    assert (
+        "Badge reader refuses my card. Since Monday the door on floor 3 stays shut" in calls.texts
+    )
+    (changed,) = [e for e in env.triager.examples() if e.text.startswith("Badge reader")]
+    expected = env.service.encoder.encode([changed.text])[0]
+    assert changed.vector is not None and np.abs(changed.vector - expected).max() < 1e-6
