@@ -81,7 +81,7 @@ def test_migrations_create_the_schema(tmp_path: Path) -> None:
     tables = set(inspect(db.engine).get_table_names())
     assert {"tickets", "articles", "alembic_version"} <= tables
     columns = {c["name"] for c in inspect(db.engine).get_columns("tickets")}
-    assert {"request_embedding", "request_embedding_model"} <= columns  # 0006
+    assert {"request_embedding", "request_embedding_model"} <= columns  # 0007
     Database(f"sqlite:///{tmp_path / 'm.db'}").engine  # noqa: B018 - migrating twice is a no-op
     db.close()
 

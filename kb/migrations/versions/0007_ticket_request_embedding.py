@@ -1,15 +1,15 @@
 """request_embedding on tickets: the vector of the text triage reads, stored at ingestion
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02 09:00:00
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-01 09:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
