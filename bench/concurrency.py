@@ -163,13 +163,22 @@ async def _drive(url: str, queries: list[str], concurrency: int, total: int) -> 
     }
 
 
-def measure(name: str, cmd: list[str], env: dict, port: int, queries: list[str], n: int, log: Path):
+def measure(
+    name: str,
+    cmd: list[str],
+    env: dict,
+    port: int,
+    queries: list[str],
+    n: int,
+    log: Path,
+    levels: tuple[int, ...] = LEVELS,
+):
     proc = _start(cmd, env, port, log)
     rows = []
     try:
         url = f"http://127.0.0.1:{port}"
         asyncio.run(_drive(url, queries, 4, 40))  # warm every worker
-        for c in LEVELS:
+        for c in levels:
             row = {"server": name, **asyncio.run(_drive(url, queries, c, n * max(c, 4)))}
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -182,14 +191,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-client", type=int, default=25, help="requests per client (min 4)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "concurrency.json")
+    ap.add_argument("--workers", default="1,2", help="API worker processes to measure, e.g. 1,2,4")
+    ap.add_argument("--levels", default="1,8,32", help="concurrent clients, e.g. 1,8,32,64")
     args = ap.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    levels = tuple(int(c) for c in args.levels.split(","))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="firstline-bench-") as tmp:
         data_dir = Path(tmp)
         export, queries = prepare(data_dir)
         rows = []
-        for workers in (1, 2):
+        for workers in worker_counts:
             port = _free_port()
             py = [sys.executable, "-c", "from api.cli import main; main()"]
             rows += measure(
@@ -202,6 +215,7 @@ def main() -> None:
                 queries,
                 args.per_client,
                 data_dir / f"serve-{workers}.log",
+                levels,
             )
             port = _free_port()
             rows += measure(
@@ -214,6 +228,7 @@ def main() -> None:
                 queries,
                 args.per_client,
                 data_dir / f"ceiling-{workers}.log",
+                levels,
             )
     result = {
         "date": started,
