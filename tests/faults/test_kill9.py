@@ -32,7 +32,7 @@ from tests.conftest import free_port, stop_process
 
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 ADMIN = "kill9-admin-key-" + "x" * 16
-ROWS = 600
+ROWS = 1200  # a third of them after the latest kill point: ~13 batches, however fast
 BATCH = 30  # rows per committed batch of the import
 SEEDS = [int(s) for s in os.environ.get("FIRSTLINE_FAULT_SEEDS", "1").split(",")]
 
@@ -140,18 +140,29 @@ def _count(env: dict[str, str]) -> int:
     return json.loads(done.stdout)["database"]["tickets"]
 
 
+_ENGINES: dict = {}
+
+
 def _stored(database: str) -> int:
-    """Tickets committed so far (read straight from the record, while a writer runs)."""
+    """Tickets committed so far (read straight from the record, while a writer runs; one
+    pooled engine per database, so a poll is quick next to a batch of the import)."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(database)
+    engine = _ENGINES.get(database)
+    if engine is None:
+        engine = _ENGINES[database] = create_engine(database)
     try:
         with engine.connect() as c:
             return int(c.execute(text("SELECT count(*) FROM tickets")).scalar() or 0)
     except Exception:  # noqa: BLE001 - the schema may not exist yet
         return 0
-    finally:
-        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    yield
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 # -- the scenarios ---------------------------------------------------------------------------
@@ -170,13 +181,15 @@ def test_ingest_killed_at_random_then_rerun_is_exact(
         # however fast this machine commits a batch.
         target = rng.randrange(low, max(low + 1, (half + 1) * ROWS // 3))
         proc = _start(env, "ingest", str(data))
-        seen, changed, batch_span = _stored(database), time.monotonic(), 0.05
+        seen, changed, batch_span = _stored(database), None, 0.02
         while seen < target and proc.poll() is None:
-            time.sleep(0.01)
+            time.sleep(0.005)
             now_seen = _stored(database)
             if now_seen != seen:  # a batch committed: the gap since the last one is its span
                 now = time.monotonic()
-                batch_span, seen, changed = now - changed, now_seen, now
+                if changed is not None:  # (the first gap holds the process's start-up)
+                    batch_span = now - changed
+                seen, changed = now_seen, now
         # Anywhere inside the next batch (store, embed, index, mark): a random share of one
         # batch's measured duration, not a fixed time a fast machine finishes the import in.
         time.sleep(rng.uniform(0.0, 0.9) * batch_span)
