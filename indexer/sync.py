@@ -10,7 +10,6 @@ and at least every ``sync.interval_seconds``.  The CLI runs the same :meth:`Inde
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,23 +17,20 @@ from typing import Any
 from core.errors import FirstlineError
 from core.settings import SyncSettings
 from core.time import iso, utcnow
+from core.worker import BackgroundWorker
 from indexer.ingest import Ingestor, SyncResult
 
-log = logging.getLogger("firstline.sync")
 
-
-class IndexSync:
+class IndexSync(BackgroundWorker):
     """Drains pending rows; as a thread when started, or one pass at a time (``drain``)."""
 
+    label = "index sync"
+    thread_name = "firstline-index-sync"
+
     def __init__(self, ingestor: Callable[[], Ingestor], settings: SyncSettings) -> None:
+        super().__init__(settings.interval_seconds, 0.5, settings.backoff_max_seconds)
         self._ingestor = ingestor
         self.settings = settings
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._asked = 0  # passes asked for (wake calls)
-        self._done = 0  # the last asked-for pass a finished pass covered
-        self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
         self.failures = 0  # consecutive failed passes
         self.last_error: str | None = None
@@ -63,62 +59,12 @@ class IndexSync:
                 self.last_error_at = self.last_success_at
             return result
 
-    # -- the thread ------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def run_pass(self) -> SyncResult:
+        return self.drain()
 
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self.wake()  # drain at start-up
-        self._thread = threading.Thread(target=self._run, name="firstline-index-sync", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def wake(self) -> None:
-        """The record changed: index it soon (returns at once)."""
-        with self._cond:
-            self._asked += 1
-        self._wake.set()
-
-    def wait_idle(self, timeout: float = 30) -> bool:
-        """Block until a pass that started after every wake so far has finished (whether it
-        succeeded or not): tests use it to read after their writes."""
-        with self._cond:
-            target = self._asked
-            return self._cond.wait_for(lambda: self._done >= target, timeout)
-
-    def _run(self) -> None:
-        delay = 0.0
-        while not self._stop.is_set():
-            self._wake.wait(delay or self.settings.interval_seconds)
-            if self._stop.is_set():
-                break
-            with self._cond:
-                self._wake.clear()
-                covers = self._asked
-            try:
-                self.drain()
-                delay = 0.0
-            except FirstlineError as e:
-                delay = min(self.settings.backoff_max_seconds, max(0.5, (delay or 0.25) * 2))
-                log.warning("index sync failed (retry in %.1f s): %s", delay, e)
-            except Exception:  # a bug must not kill the worker silently  # noqa: BLE001
-                self.failures += 1
-                self.last_error, self.last_error_at = "internal error", iso(utcnow())
-                log.exception("index sync pass crashed")
-                delay = self.settings.backoff_max_seconds
-            with self._cond:
-                self._done = max(self._done, covers)
-                self._cond.notify_all()
+    def crashed(self) -> None:
+        self.failures += 1
+        self.last_error, self.last_error_at = "internal error", iso(utcnow())
 
     # -- status ----------------------------------------------------------------------------
     def status(self, pending: dict[str, Any]) -> dict[str, Any]:
